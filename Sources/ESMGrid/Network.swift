@@ -1,0 +1,80 @@
+/// The feeder as the caller described it (api.md §2.2), validated, in the caller's units.
+/// Buses and lines are referred to by index; ids are kept for the result document.
+
+/// Physics used for the feeder's power flow.
+public enum NetworkModel: String, Sendable, CaseIterable {
+    /// Branch flow model with the second-order cone relaxation `P² + Q² ≤ v·ℓ`.
+    case socp
+    /// Linearized (lossless) branch flow: active/reactive flows and squared voltages.
+    case lindistflow
+}
+
+public struct Bus: Sendable, Equatable {
+    public var id: String
+    /// Passive (non-prosumer) load per period, kW / kVAr.
+    public var pLoadKW: [Double]
+    public var qLoadKVAr: [Double]
+    /// Shunt capacitor rating at 1.0 pu, kVAr (a constant susceptance).
+    public var qCapKVAr: Double
+
+    public init(id: String, pLoadKW: [Double], qLoadKVAr: [Double], qCapKVAr: Double) {
+        self.id = id
+        self.pLoadKW = pLoadKW
+        self.qLoadKVAr = qLoadKVAr
+        self.qCapKVAr = qCapKVAr
+    }
+}
+
+public struct Line: Sendable, Equatable {
+    public var id: String
+    /// Bus indices; `from` is the end nearer the substation on a radial feeder.
+    public var from: Int
+    public var to: Int
+    public var rOhm: Double
+    public var xOhm: Double
+    /// Thermal limit, kVA; nil means none.
+    public var rateKVA: Double?
+    public var closed: Bool
+    public var switchable: Bool
+
+    public init(id: String, from: Int, to: Int, rOhm: Double, xOhm: Double, rateKVA: Double?,
+                closed: Bool, switchable: Bool) {
+        self.id = id
+        self.from = from
+        self.to = to
+        self.rOhm = rOhm
+        self.xOhm = xOhm
+        self.rateKVA = rateKVA
+        self.closed = closed
+        self.switchable = switchable
+    }
+}
+
+public struct Network: Sendable {
+    public var name: String?
+    public var baseKV: Double
+    public var substation: Int
+    public var vSubstationPu: Double
+    public var vMinPu: Double
+    public var vMaxPu: Double
+    /// nil: the mechanism's default model.
+    public var model: NetworkModel?
+    public var buses: [Bus]
+    public var lines: [Line]
+    /// Bus id → index.
+    public var busIndex: [String: Int]
+
+    public init(name: String?, baseKV: Double, substation: Int, vSubstationPu: Double, vMinPu: Double,
+                vMaxPu: Double, model: NetworkModel?, buses: [Bus], lines: [Line], busIndex: [String: Int]) {
+        self.name = name
+        self.baseKV = baseKV
+        self.substation = substation
+        self.vSubstationPu = vSubstationPu
+        self.vMinPu = vMinPu
+        self.vMaxPu = vMaxPu
+        self.model = model
+        self.buses = buses
+        self.lines = lines
+        self.busIndex = busIndex
+    }
+}

@@ -1,0 +1,226 @@
+import CJSONC
+import ESMGrid
+import ESMMarkets
+
+/// Seeded, byte-reproducible problem documents for examples, tests and benchmarks (api.md §6).
+///
+/// Specification keys: `mechanism` (required), `prosumers` (default 1000), `seed` (default 1),
+/// `feeder` (`ieee33bw` | `ieee37` | `ieee123`; default `ieee123` for the network mechanisms, none
+/// for `energy_sharing`), `communities` (two-layer mechanisms), `sensitivity` (overrides the
+/// communities' price sensitivity). Prosumers are spread over the feeder's load buses in
+/// proportion to the bus loads (largest-remainder rounding). Parameter ranges:
+/// * `energy_sharing`, `two_layer`: two_layer.md §5.4 — costA U[0.05, 0.15], costB U[0.1, 0.4],
+///   loadKW U[1, 5], flex 0 … U[0, 8]·r (r = 1, or U[0.2, 1.8] per community in two_layer),
+///   buyPrice 1.0, sellPrice 0.3, sensitivity 0.02.
+/// * `two_layer_voltage`, `social_optimum`: two_layer_voltage.md §5.2 — loadKW U[0.2, 0.6],
+///   qLoadKVAr 0.3·load, pvKW U[0, 0.4], flex 0 … U[0.1, 0.4] for 70 % of prosumers,
+///   costA U[0.5, 2], costB U[0.2, 0.5], buyPrice 1.0, sellPrice 0.35, substationPrice 0.6,
+///   sensitivity 0.005, voltage limits [0.95, 1.05].
+enum CaseGenerator {
+    struct Specification {
+        var mechanism: Mechanism
+        var prosumers: Int
+        var seed: UInt64
+        var feeder: BuiltinFeeder?
+        var communities: Int?
+        var sensitivity: Double?
+    }
+
+    static func generate(specification text: UnsafeBufferPointer<UInt8>) throws -> String {
+        let document = try JSONDocument.parse(text)
+        let spec = try readSpecification(document.root)
+        return try generate(spec)
+    }
+
+    static func readSpecification(_ node: JSONNode) throws -> Specification {
+        let object = try node.object(allowing: ["mechanism", "prosumers", "seed", "feeder", "communities", "sensitivity"])
+        let mechanismNode = try object.require("mechanism")
+        let name = try mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue))
+        guard let mechanism = Mechanism(rawValue: name) else { throw mechanismNode.fail("unknown mechanism") }
+        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum].contains(mechanism) else {
+            throw InputError.unsupported(mechanismNode.path, "the case generator has no cases for \(name) yet")
+        }
+        var feeder: BuiltinFeeder? = mechanism == .energySharing ? nil : .ieee123
+        if let feederNode = object["feeder"] {
+            feeder = BuiltinFeeder(rawValue: try feederNode.oneOf(BuiltinFeeder.allCases.map(\.rawValue)))
+        }
+        let communities = try object["communities"]?.integer(min: 1, max: 1_000_000)
+        if communities != nil && mechanism == .socialOptimum {
+            throw InputError.invalid("communities", "social_optimum has no communities")
+        }
+        if let communities, communities != 1 && mechanism == .energySharing {
+            throw InputError.invalid("communities", "energy_sharing clears exactly one community; got \(communities)")
+        }
+        return Specification(mechanism: mechanism,
+                             prosumers: try object["prosumers"]?.integer(min: 1, max: 10_000_000) ?? 1000,
+                             seed: UInt64(try object["seed"]?.integer(min: 0, max: 1 << 53) ?? 1),
+                             feeder: feeder, communities: communities,
+                             sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6))
+    }
+
+    static func generate(_ spec: Specification) throws -> String {
+        var random = SplitMix64(seed: spec.seed)
+        let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum
+        var network: Network?
+        if let feeder = spec.feeder {
+            network = try NetworkDecoder(periods: 1).decode(feederNode(feeder).root)
+        }
+        // Where the communities sit and how many prosumers each gets.
+        let communityCount = spec.mechanism == .socialOptimum ? 0 : (spec.communities ?? defaultCommunities(spec, network))
+        guard communityCount <= spec.prosumers else {
+            throw InputError.invalid("communities", "\(communityCount) communities need at least as many prosumers (\(spec.prosumers) given)")
+        }
+        var communityBuses: [Int] = []
+        var prosumerCounts: [Int]
+        if let network {
+            let loads = network.buses.map { $0.pLoadKW[0] }
+            let byLoad = network.buses.indices.filter { loads[$0] > 0 }.sorted { loads[$0] > loads[$1] || (loads[$0] == loads[$1] && $0 < $1) }
+            if communityCount == 0 {
+                communityBuses = []
+                prosumerCounts = apportion(spec.prosumers, weights: byLoad.map { loads[$0] })
+            } else {
+                let others = network.buses.indices.filter { loads[$0] <= 0 && $0 != network.substation }
+                let hosts = Array((byLoad + others).prefix(communityCount))
+                guard hosts.count == communityCount else {
+                    throw InputError.invalid("communities", "the feeder has only \(hosts.count) buses to host communities; \(communityCount) asked")
+                }
+                communityBuses = hosts
+                let proportional = communityCount <= byLoad.count
+                prosumerCounts = apportion(spec.prosumers, weights: hosts.map { proportional ? loads[$0] : 1 })
+            }
+            if communityCount == 0 { communityBuses = byLoad }
+        } else {
+            prosumerCounts = [spec.prosumers]
+        }
+
+        var out = JSONWriter(capacity: 200 * spec.prosumers + 1024)
+        out.raw("{")
+        out.key("schema", first: true)
+        out.string(ProblemDecoder.schema)
+        out.key("mechanism")
+        out.string(spec.mechanism.rawValue)
+        if let feeder = spec.feeder {
+            out.key("network")
+            out.raw(voltageScale ? #"{"builtin":"\#(feeder.rawValue)","vMinPu":0.95,"vMaxPu":1.05}"# : #"{"builtin":"\#(feeder.rawValue)"}"#)
+        }
+        out.key("grid")
+        out.raw(voltageScale ? #"{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":0.6}"# : #"{"buyPrice":1.0,"sellPrice":0.3}"#)
+        let sensitivity = spec.sensitivity ?? (voltageScale ? 0.005 : 0.02)
+        var richness: [Double] = []
+        if communityCount > 0 || spec.mechanism == .energySharing {
+            out.key("communities")
+            out.raw("[")
+            let count = max(communityCount, 1)
+            for k in 0..<count {
+                if k > 0 { out.raw(",") }
+                out.raw(#"{"id":"c\#(k + 1)""#)
+                if let network, k < communityBuses.count {
+                    out.raw(#","bus":"#)
+                    out.string(network.buses[communityBuses[k]].id)
+                }
+                out.raw(#","sensitivity":"#)
+                out.number(sensitivity)
+                out.raw("}")
+                richness.append(spec.mechanism == .twoLayer ? random.uniform(0.2, 1.8) : 1)
+            }
+            out.raw("]")
+        }
+        out.key("prosumers")
+        out.raw("[")
+        var serial = 0
+        for (group, count) in prosumerCounts.enumerated() {
+            for _ in 0..<count {
+                serial += 1
+                if serial > 1 { out.raw(",") }
+                out.raw(#"{"id":"p\#(serial)""#)
+                if communityCount > 0 {
+                    out.raw(#","community":"c\#(group + 1)""#)
+                } else if let network, group < communityBuses.count {
+                    out.raw(#","bus":"#)
+                    out.string(network.buses[communityBuses[group]].id)
+                }
+                if voltageScale {
+                    let load = rounded(random.uniform(0.2, 0.6))
+                    field(&out, "loadKW", load)
+                    field(&out, "qLoadKVAr", rounded(0.3 * load))
+                    field(&out, "pvKW", rounded(random.uniform(0, 0.4)))
+                    let hasFlex = random.uniform(0, 1) < 0.7
+                    let maxKW = random.uniform(0.1, 0.4), costA = random.uniform(0.5, 2), costB = random.uniform(0.2, 0.5)
+                    if hasFlex { flex(&out, maxKW: maxKW, costA: costA, costB: costB) }
+                } else {
+                    let r = richness.isEmpty ? 1 : richness[min(group, richness.count - 1)]
+                    let costA = random.uniform(0.05, 0.15), costB = random.uniform(0.1, 0.4)
+                    field(&out, "loadKW", rounded(random.uniform(1, 5)))
+                    flex(&out, maxKW: random.uniform(0, 8) * r, costA: costA, costB: costB)
+                }
+                out.raw("}")
+            }
+        }
+        out.raw("]}")
+        return out.text
+    }
+
+    static func defaultCommunities(_ spec: Specification, _ network: Network?) -> Int {
+        guard spec.mechanism != .energySharing, let network else { return 1 }
+        let loaded = network.buses.filter { $0.pLoadKW[0] > 0 }.count
+        return max(1, min(loaded, spec.prosumers))
+    }
+
+    static func feederNode(_ feeder: BuiltinFeeder) throws -> JSONDocument {
+        var text = #"{"builtin":"\#(feeder.rawValue)"}"#
+        return try text.withUTF8 { try JSONDocument.parse($0) }
+    }
+
+    static func field(_ out: inout JSONWriter, _ name: String, _ value: Double) {
+        out.key(name)
+        out.number(value)
+    }
+
+    static func flex(_ out: inout JSONWriter, maxKW: Double, costA: Double, costB: Double) {
+        out.raw(#","flex":{"minKW":0"#)
+        field(&out, "maxKW", rounded(maxKW))
+        field(&out, "costA", rounded(costA))
+        field(&out, "costB", rounded(costB))
+        out.raw("}")
+    }
+
+    /// Four decimals: short documents, and the values the solver sees are exactly the printed ones.
+    static func rounded(_ value: Double) -> Double { (value * 1e4).rounded() / 1e4 }
+
+    /// Splits `total` into integers proportional to `weights` (largest remainder, ties by index).
+    static func apportion(_ total: Int, weights: [Double]) -> [Int] {
+        let sum = weights.reduce(0, +)
+        guard sum > 0, !weights.isEmpty else { return weights.isEmpty ? [] : apportion(total, weights: weights.map { _ in 1 }) }
+        let exact = weights.map { Double(total) * $0 / sum }
+        var counts = exact.map { Int($0.rounded(.down)) }
+        let order = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
+        var missing = total - counts.reduce(0, +)
+        var k = 0
+        while missing > 0 {
+            counts[order[k % order.count]] += 1
+            missing -= 1
+            k += 1
+        }
+        return counts
+    }
+}
+
+/// SplitMix64: a small, fast generator whose stream is the same on every machine.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform on [low, high).
+    mutating func uniform(_ low: Double, _ high: Double) -> Double {
+        low + (high - low) * Double(next() >> 11) * 0x1.0p-53
+    }
+}

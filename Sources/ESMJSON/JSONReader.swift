@@ -1,0 +1,220 @@
+import CJSONC
+import ESMGrid
+
+/// A parsed JSON document (json-c), owned until this object goes away.
+final class JSONDocument {
+    let root: JSONNode
+    private let handle: OpaquePointer
+
+    /// Maximum nesting depth; deeper documents are `invalid_json` (api.md §4).
+    static let maxDepth: Int32 = 512
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+        root = JSONNode(raw: handle, path: "")
+    }
+
+    deinit { json_object_put(handle) }
+
+    /// Parses strict JSON. json-c alone accepts `NaN`, `Infinity` and single-quoted strings, so a
+    /// lexical pass rejects those first; json-c then checks the grammar, UTF-8 and the depth.
+    static func parse(_ text: UnsafeBufferPointer<UInt8>) throws -> JSONDocument {
+        try rejectNonJSONTokens(text)
+        guard let tokener = json_tokener_new_ex(maxDepth) else {
+            throw InputError(.internalError, path: nil, "could not allocate the JSON tokener")
+        }
+        defer { json_tokener_free(tokener) }
+        json_tokener_set_flags(tokener, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
+        let parsed = text.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
+            guard let base = chars.baseAddress, chars.count > 0 else { return nil }
+            return json_tokener_parse_ex(tokener, base, Int32(clamping: chars.count))
+        }
+        let error = json_tokener_get_error(tokener)
+        let offset = json_tokener_get_parse_end(tokener)
+        if error != json_tokener_success || parsed == nil {
+            if let parsed { json_object_put(parsed) }
+            let reason: String
+            switch error {
+            case json_tokener_continue, json_tokener_success:
+                reason = text.isEmpty ? "empty input" : "unexpected end of input (truncated JSON)"
+            case json_tokener_error_depth:
+                reason = "nesting deeper than \(maxDepth) levels"
+            default:
+                reason = String(cString: json_tokener_error_desc(error))
+            }
+            throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): \(reason)")
+        }
+        guard let handle = parsed else { throw InputError(.invalidJSON, path: nil, "not valid JSON: empty input") }
+        return JSONDocument(handle: handle)
+    }
+
+    /// Rejects bytes outside strings that strict JSON never has there (`NaN`, `Infinity`, quotes
+    /// other than `"`, comments): json-c would accept some of them.
+    private static func rejectNonJSONTokens(_ text: UnsafeBufferPointer<UInt8>) throws {
+        var inString = false, escaped = false
+        for (offset, byte) in text.enumerated() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: ","),
+                 UInt8(ascii: ":"), UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                 UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "u"),
+                 UInt8(ascii: "f"), UInt8(ascii: "a"), UInt8(ascii: "l"), UInt8(ascii: "s"), UInt8(ascii: "n"):
+                continue
+            default:
+                let shown = (32..<127).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
+                throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): unexpected \(shown) (NaN, Infinity, comments and single quotes are not JSON)")
+            }
+        }
+    }
+}
+
+/// A JSON value inside a `JSONDocument`, with the path that names it in errors.
+struct JSONNode {
+    let raw: OpaquePointer
+    let path: String
+
+    var type: json_type { json_object_get_type(raw) }
+
+    func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// The value as the caller wrote it, shortened, for error messages.
+    var shown: String {
+        guard let c = json_object_to_json_string_ext(raw, JSON_C_TO_STRING_PLAIN) else { return "?" }
+        let text = String(cString: c)
+        return text.count > 60 ? String(text.prefix(57)) + "..." : text
+    }
+
+    var typeName: String {
+        switch type {
+        case json_type_null: return "null"
+        case json_type_boolean: return "a boolean"
+        case json_type_double, json_type_int: return "a number"
+        case json_type_string: return "a string"
+        case json_type_array: return "an array"
+        case json_type_object: return "an object"
+        default: return "an unknown type"
+        }
+    }
+
+    func fail(_ message: String) -> InputError { .invalid(path, message) }
+
+    func expected(_ what: String) -> InputError { fail("expected \(what), got \(typeName) \(shown)") }
+
+    /// This value as an object whose keys must all be in `allowed` (or be `extra`).
+    func object(allowing allowed: Set<String>) throws -> JSONObject {
+        guard type == json_type_object else { throw expected("an object") }
+        var iterator = json_object_iter_begin(raw)
+        var end = json_object_iter_end(raw)
+        while json_object_iter_equal(&iterator, &end) == 0 {
+            if let name = json_object_iter_peek_name(&iterator) {
+                let key = String(cString: name)
+                if key != "extra" && !allowed.contains(key) {
+                    throw InputError.invalid(child(key), "unknown key \"\(key)\"; allowed here: \(allowed.sorted().joined(separator: ", "))")
+                }
+            }
+            json_object_iter_next(&iterator)
+        }
+        return JSONObject(node: self)
+    }
+
+    func array(maxCount: Int = 50_000_000) throws -> [JSONNode] {
+        guard type == json_type_array else { throw expected("an array") }
+        let count = json_object_array_length(raw)
+        guard count <= maxCount else { throw fail("array of \(count) elements exceeds the limit of \(maxCount)") }
+        var items: [JSONNode] = []
+        items.reserveCapacity(count)
+        for k in 0..<count {
+            guard let element = json_object_array_get_idx(raw, k) else {
+                throw InputError.invalid("\(path)[\(k)]", "expected a value, got null")
+            }
+            items.append(JSONNode(raw: element, path: "\(path)[\(k)]"))
+        }
+        return items
+    }
+
+    /// A finite number (JSON integers and decimals alike).
+    func number() throws -> Double {
+        guard type == json_type_double || type == json_type_int else { throw expected("a number") }
+        let value = json_object_get_double(raw)
+        guard value.isFinite else { throw fail("\(shown) is not a finite number") }
+        return value
+    }
+
+    /// A finite number checked against a range (`nil` bounds are open).
+    func number(above: Double? = nil, below: Double? = nil, min: Double? = nil, max: Double? = nil) throws -> Double {
+        let value = try number()
+        if let min, value < min { throw fail("\(shown) is below the minimum \(describeNumber(min))") }
+        if let max, value > max { throw fail("\(shown) is above the maximum \(describeNumber(max))") }
+        if let above, value <= above { throw fail("\(shown) must be greater than \(describeNumber(above))") }
+        if let below, value >= below { throw fail("\(shown) must be less than \(describeNumber(below))") }
+        return value
+    }
+
+    func integer(min: Int, max: Int) throws -> Int {
+        let value = try number()
+        guard value == value.rounded() else { throw expected("an integer") }
+        guard value >= Double(min), value <= Double(max) else {
+            throw fail("\(shown) is outside the allowed range \(min)...\(max)")
+        }
+        return Int(value)
+    }
+
+    func bool() throws -> Bool {
+        guard type == json_type_boolean else { throw expected("true or false") }
+        return json_object_get_boolean(raw) != 0
+    }
+
+    /// A string without NUL characters (ids and names travel through C strings).
+    func string() throws -> String {
+        guard type == json_type_string else { throw expected("a string") }
+        let length = Int(json_object_get_string_len(raw))
+        guard let pointer = json_object_get_string(raw) else { return "" }
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: length)
+        if bytes.contains(0) { throw fail("strings may not contain NUL characters") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A non-empty string of at most 256 bytes (an identifier).
+    func identifier() throws -> String {
+        let text = try string()
+        guard !text.isEmpty else { throw fail("an id may not be empty") }
+        guard text.utf8.count <= 256 else { throw fail("an id may not be longer than 256 bytes") }
+        return text
+    }
+
+    func oneOf(_ choices: [String]) throws -> String {
+        let text = try string()
+        guard choices.contains(text) else {
+            throw fail("\"\(text)\" is not one of: \(choices.joined(separator: ", "))")
+        }
+        return text
+    }
+}
+
+/// An object whose keys have been checked; lookups return nodes with paths.
+struct JSONObject {
+    let node: JSONNode
+
+    var path: String { node.path }
+
+    /// The value at `key`; nil when absent or null.
+    subscript(_ key: String) -> JSONNode? {
+        var value: OpaquePointer?
+        guard json_object_object_get_ex(node.raw, key, &value) != 0, let value else { return nil }
+        return JSONNode(raw: value, path: node.child(key))
+    }
+
+    func has(_ key: String) -> Bool {
+        json_object_object_get_ex(node.raw, key, nil) != 0
+    }
+
+    func require(_ key: String) throws -> JSONNode {
+        guard let value = self[key] else { throw InputError.invalid(node.child(key), "missing required key \"\(key)\"") }
+        return value
+    }
+}

@@ -1,0 +1,234 @@
+import CJSONC
+import ESMGrid
+import ESMMarkets
+import ESMSolver
+
+/// Decodes and validates a problem document (api.md §2) for every mechanism. Every violation is
+/// an `InputError` naming the JSON path and the value; nothing here traps on any input.
+public enum ProblemDecoder {
+    public static let schema = "esmarket/1"
+
+    public static func decode(_ text: UnsafeBufferPointer<UInt8>) throws -> Problem {
+        let document = try JSONDocument.parse(text)
+        return try decode(document.root)
+    }
+
+    public static func decode(_ text: String) throws -> Problem {
+        var copy = text
+        return try copy.withUTF8 { try decode($0) }
+    }
+
+    static func decode(_ node: JSONNode) throws -> Problem {
+        let root = try node.object(allowing: ["schema", "mechanism", "network", "grid", "communities", "prosumers",
+                                              "periods", "options", "conic"])
+        let schemaName = try root.require("schema").string()
+        guard schemaName == schema else {
+            throw InputError.invalid("schema", "schema \"\(schemaName)\" is not supported; this library reads \"\(schema)\"")
+        }
+        let mechanismNode = try root.require("mechanism")
+        let mechanism = try Mechanism(rawValue: mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue)))
+            ?? .energySharing
+        let periods = try root["periods"]?.integer(min: 1, max: 100_000) ?? 1
+        let options = try root["options"].map { try decodeOptions($0, mechanism: mechanism) } ?? Options()
+
+        var network: Network?
+        var tree: RadialTree?
+        if let node = root["network"] {
+            let decoded = try NetworkDecoder(periods: periods).decode(node)
+            network = decoded
+            tree = try checkTopology(decoded, mechanism: mechanism, options: options)
+        } else if mechanism.needsNetwork {
+            throw InputError.invalid("network", "missing required key \"network\": \(mechanism.rawValue) clears over a feeder")
+        }
+
+        let grid = try root["grid"].map { try decodeGrid($0, periods: periods) }
+        if grid == nil && mechanism != .conic {
+            throw InputError.invalid("grid", "missing required key \"grid\" (buyPrice and sellPrice)")
+        }
+        let communities = try decodeCommunities(root["communities"], mechanism: mechanism, network: network, periods: periods)
+        let prosumers = try ProsumerDecoder(periods: periods, mechanism: mechanism, network: network,
+                                            communities: communities).decode(root["prosumers"])
+        var conic: ConicProblem?
+        if let node = root["conic"] {
+            guard mechanism == .conic else { throw InputError.invalid("conic", "\"conic\" is only read by mechanism \"conic\"") }
+            conic = try ConicDecoder.decode(node)
+        } else if mechanism == .conic {
+            throw InputError.invalid("conic", "missing required key \"conic\"")
+        }
+        return Problem(mechanism: mechanism, periods: periods, network: network, tree: tree, grid: grid,
+                       communities: communities, prosumers: prosumers, options: options, conic: conic)
+    }
+
+    // MARK: options
+
+    static func decodeOptions(_ node: JSONNode, mechanism: Mechanism) throws -> Options {
+        let object = try node.object(allowing: ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
+                                                "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
+                                                "priceTaking", "allLinesSwitchable"])
+        var options = Options()
+        if let value = object["algorithm"] {
+            options.algorithm = try value.oneOf(mechanism.algorithms)
+        }
+        if let value = object["tolerance"] { options.tolerance = try value.number(above: 0, below: 1) }
+        if let value = object["upperPriceRange"] {
+            let pair = try value.array()
+            guard pair.count == 2 else { throw value.fail("expected [min, max], got \(value.shown)") }
+            let low = try pair[0].number(), high = try pair[1].number()
+            guard high > low else { throw pair[1].fail("max (\(describeNumber(high))) must exceed min (\(describeNumber(low)))") }
+            options.upperPriceRange = (low, high)
+        }
+        if let value = object["maxIterations"] { options.maxIterations = try value.integer(min: 1, max: 1_000_000_000) }
+        if let value = object["timeLimitSeconds"] { options.timeLimitSeconds = try value.number(above: 0) }
+        if let value = object["verifyPowerFlow"] { options.verifyPowerFlow = try value.bool() }
+        if let value = object["threads"] { options.threads = try value.integer(min: 1, max: 1024) }
+        if let value = object["log"] {
+            options.log = try LogLevel(rawValue: value.oneOf(["off", "summary", "iterations"])) ?? .off
+        }
+        if let value = object["priceTaking"] { options.priceTaking = try value.bool() }
+        if let value = object["allLinesSwitchable"] { options.allLinesSwitchable = try value.bool() }
+        return options
+    }
+
+    // MARK: grid
+
+    static func decodeGrid(_ node: JSONNode, periods: Int) throws -> GridTariff {
+        let object = try node.object(allowing: ["buyPrice", "sellPrice", "substationPrice", "priceSlope"])
+        let series = SeriesReader(periods: periods)
+        let buyNode = try object.require("buyPrice")
+        let buy = try series.read(buyNode, min: 0)
+        let sell = try series.read(object.require("sellPrice"), min: 0)
+        for t in 0..<periods where buy[t] <= sell[t] {
+            throw InputError.invalid(series.elementPath(buyNode, t),
+                                     "buyPrice (\(describeNumber(buy[t]))) must exceed sellPrice (\(describeNumber(sell[t])))")
+        }
+        let substation = try object["substationPrice"].map { try series.read($0) }
+        let slope = try object["priceSlope"]?.number(min: 0)
+        return GridTariff(buyPrice: buy, sellPrice: sell, substationPrice: substation, priceSlope: slope)
+    }
+
+    // MARK: communities
+
+    static func decodeCommunities(_ node: JSONNode?, mechanism: Mechanism, network: Network?,
+                                  periods: Int) throws -> [Community] {
+        guard let node else {
+            if mechanism.needsCommunities {
+                throw InputError.invalid("communities", "missing required key \"communities\": \(mechanism.rawValue) clears community markets")
+            }
+            return []
+        }
+        var seen = [String: Int]()
+        var communities: [Community] = []
+        for item in try node.array() {
+            let object = try item.object(allowing: ["id", "bus", "sensitivity", "mode", "intercept"])
+            let idNode = try object.require("id")
+            let id = try idNode.identifier()
+            if seen[id] != nil { throw idNode.fail("duplicate community id \"\(id)\"") }
+            seen[id] = communities.count
+            var bus: Int?
+            if let busNode = object["bus"] {
+                let name = try busNode.identifier()
+                guard let network else { throw busNode.fail("community bus \"\(name)\" given but there is no network") }
+                guard let index = network.busIndex[name] else { throw busNode.fail("no bus \"\(name)\" in network.buses") }
+                bus = index
+            } else if network != nil && mechanism.needsNetwork {
+                throw InputError.invalid(item.child("bus"), "missing required key \"bus\" (a community needs a bus when there is a network)")
+            }
+            let sensitivity = try object.require("sensitivity").number(min: 0)
+            var mode = Community.Mode.lamPriceEqualsDLMP
+            if let modeNode = object["mode"] {
+                mode = try Community.Mode(rawValue: modeNode.oneOf(["lam_price_equals_dlmp", "intercept_equals_dlmp"])) ?? mode
+            }
+            var intercept: [Double]?
+            if let value = object["intercept"] {
+                guard mechanism == .energySharing else {
+                    throw value.fail("\"intercept\" is only read by energy_sharing (the two-layer markets set it)")
+                }
+                intercept = try SeriesReader(periods: periods).read(value)
+            }
+            communities.append(Community(id: id, bus: bus, sensitivity: sensitivity, mode: mode, intercept: intercept))
+        }
+        return communities
+    }
+
+    // MARK: topology
+
+    /// The radial tree of the closed lines; for p2p_reconfiguration, only that the candidate
+    /// lines connect every bus and the fixed ones close no loop (the tree is chosen there).
+    static func checkTopology(_ network: Network, mechanism: Mechanism, options: Options) throws -> RadialTree? {
+        if mechanism == .p2pReconfiguration {
+            let fixed = { (line: Line) in line.closed && !line.switchable && !options.allLinesSwitchable }
+            if case .failure(.loop(let k)) = RadialTree.build(busCount: network.buses.count, lines: network.lines,
+                                                               root: network.substation, include: fixed) {
+                throw loopError(network, k)
+            }
+            var sets = Connectivity(count: network.buses.count)
+            for line in network.lines where line.closed || line.switchable || options.allLinesSwitchable {
+                sets.join(line.from, line.to)
+            }
+            for b in network.buses.indices where !sets.connected(b, network.substation) {
+                throw InputError.invalid("network.buses[\(b)]", "bus \"\(network.buses[b].id)\" cannot be connected to the substation by any closed or switchable line")
+            }
+            return nil
+        }
+        switch RadialTree.build(busCount: network.buses.count, lines: network.lines, root: network.substation) {
+        case .success(let tree):
+            return tree
+        case .failure(.loop(let k)):
+            throw loopError(network, k)
+        case .failure(.unreachable(let b)):
+            throw InputError.invalid("network.buses[\(b)]", "bus \"\(network.buses[b].id)\" is not connected to the substation \"\(network.buses[network.substation].id)\" by closed lines")
+        }
+    }
+
+    static func loopError(_ network: Network, _ k: Int) -> InputError {
+        let line = network.lines[k]
+        return InputError.invalid("network.lines[\(k)]", "closed line \"\(line.id)\" (\(network.buses[line.from].id) → \(network.buses[line.to].id)) closes a loop: the closed lines must form a tree from the substation")
+    }
+}
+
+/// Union–find for the connectivity check of reconfigurable feeders.
+struct Connectivity {
+    private var parent: [Int]
+
+    init(count: Int) { parent = Array(0..<count) }
+
+    mutating func root(_ a: Int) -> Int {
+        var x = a
+        while parent[x] != x {
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        }
+        return x
+    }
+
+    mutating func join(_ a: Int, _ b: Int) { parent[root(a)] = root(b) }
+
+    mutating func connected(_ a: Int, _ b: Int) -> Bool { root(a) == root(b) }
+}
+
+/// Reads time-varying fields: a scalar (same in every period) or exactly `periods` numbers.
+struct SeriesReader {
+    let periods: Int
+
+    func read(_ node: JSONNode, min: Double? = nil, max: Double? = nil) throws -> [Double] {
+        if node.type == json_type_array {
+            let items = try node.array()
+            guard items.count == periods else {
+                throw node.fail("expected \(periods) values (one per period), got \(items.count)")
+            }
+            return try items.map { try $0.number(min: min, max: max) }
+        }
+        let value = try node.number(min: min, max: max)
+        return [Double](repeating: value, count: periods)
+    }
+
+    func read(_ node: JSONNode?, default value: Double, min: Double? = nil, max: Double? = nil) throws -> [Double] {
+        guard let node else { return [Double](repeating: value, count: periods) }
+        return try read(node, min: min, max: max)
+    }
+
+    /// Path of period `t` of a field: the field itself when it was a scalar.
+    func elementPath(_ node: JSONNode, _ t: Int) -> String {
+        node.type == json_type_array ? "\(node.path)[\(t)]" : node.path
+    }
+}

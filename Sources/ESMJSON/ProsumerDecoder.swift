@@ -1,0 +1,140 @@
+import CJSONC
+import ESMGrid
+import ESMMarkets
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Decodes `prosumers` (api.md §2.3) and resolves their bus, community and peers.
+struct ProsumerDecoder {
+    let periods: Int
+    let mechanism: Mechanism
+    let network: Network?
+    let communities: [Community]
+
+    static let keys: Set<String> = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
+                                    "peers", "tradeCost", "powerFactor"]
+
+    func decode(_ node: JSONNode?) throws -> [Prosumer] {
+        guard let node else {
+            if mechanism == .socialOptimum || mechanism == .conic { return [] }
+            throw InputError.invalid("prosumers", "missing required key \"prosumers\"")
+        }
+        let items = try node.array(maxCount: 10_000_000)
+        if items.isEmpty && mechanism != .socialOptimum && mechanism != .conic {
+            throw node.fail("\(mechanism.rawValue) needs at least one prosumer")
+        }
+        var communityIndex = [String: Int]()
+        for (k, community) in communities.enumerated() { communityIndex[community.id] = k }
+        var index = [String: Int]()
+        index.reserveCapacity(items.count)
+        var prosumers: [Prosumer] = []
+        prosumers.reserveCapacity(items.count)
+        var peerNodes: [JSONNode?] = []
+        for item in items {
+            let object = try item.object(allowing: Self.keys)
+            let idNode = try object.require("id")
+            let id = try idNode.identifier()
+            if index[id] != nil { throw idNode.fail("duplicate prosumer id \"\(id)\"") }
+            index[id] = prosumers.count
+            prosumers.append(try decodeOne(object, id: id, communityIndex: communityIndex))
+            peerNodes.append(object["peers"])
+        }
+        for (j, peers) in peerNodes.enumerated() {
+            guard let peers else { continue }
+            var seen = Set<Int>()
+            for peer in try peers.array() {
+                let name = try peer.identifier()
+                guard let k = index[name] else { throw peer.fail("no prosumer \"\(name)\" among prosumers[].id") }
+                guard k != j else { throw peer.fail("a prosumer cannot be its own peer") }
+                guard seen.insert(k).inserted else { throw peer.fail("peer \"\(name)\" listed twice") }
+                prosumers[j].peers.append(k)
+            }
+        }
+        return prosumers
+    }
+
+    private func decodeOne(_ object: JSONObject, id: String, communityIndex: [String: Int]) throws -> Prosumer {
+        let series = SeriesReader(periods: periods)
+        var community: Int?
+        if let node = object["community"] {
+            let name = try node.identifier()
+            guard let k = communityIndex[name] else { throw node.fail("no community \"\(name)\" among communities[].id") }
+            community = k
+        } else if mechanism.needsCommunities {
+            if mechanism == .energySharing && communities.count == 1 {
+                community = 0
+            } else {
+                throw InputError.invalid(object.node.child("community"), "missing required key \"community\": \(mechanism.rawValue) puts every prosumer in a community")
+            }
+        }
+        var bus: Int?
+        if let node = object["bus"] {
+            let name = try node.identifier()
+            guard let network else { throw node.fail("prosumer bus \"\(name)\" given but there is no network") }
+            guard let b = network.busIndex[name] else { throw node.fail("no bus \"\(name)\" in network.buses") }
+            bus = b
+        } else if let community {
+            bus = communities[community].bus
+        }
+        if bus == nil && mechanism.needsNetwork {
+            throw InputError.invalid(object.node.child("bus"), "missing required key \"bus\" (and no community bus to attach to)")
+        }
+        let powerFactor = try object["powerFactor"]?.number(above: 0, max: 1) ?? 1.0
+        let load = try series.read(object["loadKW"], default: 0, min: 0)
+        let qLoad: [Double]
+        if let node = object["qLoadKVAr"] {
+            qLoad = try series.read(node)
+        } else {
+            let ratio = powerFactor >= 1 ? 0 : (1 - powerFactor * powerFactor).squareRoot() / powerFactor
+            qLoad = load.map { $0 * ratio }
+        }
+        let flex = try object["flex"].map { try decodeFlex($0) }
+        let storage = try object["storage"].map { try decodeStorage($0) }
+        return Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
+                        pvKW: try series.read(object["pvKW"], default: 0, min: 0), flex: flex, storage: storage,
+                        peers: [], tradeCost: try object["tradeCost"]?.number(min: 0) ?? 0, powerFactor: powerFactor)
+    }
+
+    private func decodeFlex(_ node: JSONNode) throws -> Flex {
+        let object = try node.object(allowing: ["minKW", "maxKW", "costA", "costB"])
+        let series = SeriesReader(periods: periods)
+        let minKW = try series.read(object["minKW"], default: 0, min: -1e9, max: 1e9)
+        let maxNode = try object.require("maxKW")
+        let maxKW = try series.read(maxNode, min: -1e9, max: 1e9)
+        for t in 0..<periods where maxKW[t] < minKW[t] {
+            throw InputError.invalid(series.elementPath(maxNode, t),
+                                     "maxKW (\(describeNumber(maxKW[t]))) is below minKW (\(describeNumber(minKW[t])))")
+        }
+        return Flex(minKW: minKW, maxKW: maxKW,
+                    costA: try series.read(object["costA"], default: 0, min: 0, max: 1e9),
+                    costB: try series.read(object["costB"], default: 0, min: -1e9, max: 1e9))
+    }
+
+    private func decodeStorage(_ node: JSONNode) throws -> Storage {
+        let object = try node.object(allowing: ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
+                                                "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear"])
+        let capacity = try object.require("capacityKWh").number(above: 0, max: 1e9)
+        let socMin = try object["socMinKWh"]?.number(min: 0) ?? 0
+        let socMaxNode = object["socMaxKWh"]
+        let socMax = try socMaxNode?.number(min: 0) ?? capacity
+        if socMax < socMin {
+            throw InputError.invalid(object.node.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) is below socMinKWh (\(describeNumber(socMin)))")
+        }
+        if socMax > capacity {
+            throw InputError.invalid(object.node.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) exceeds capacityKWh (\(describeNumber(capacity)))")
+        }
+        let socNode = try object.require("socKWh")
+        let soc = try socNode.number()
+        guard soc >= socMin, soc <= socMax else {
+            throw socNode.fail("socKWh (\(describeNumber(soc))) is outside [socMinKWh, socMaxKWh] = [\(describeNumber(socMin)), \(describeNumber(socMax))]")
+        }
+        return Storage(capacityKWh: capacity, socKWh: soc, socMinKWh: socMin, socMaxKWh: socMax,
+                       chargeMaxKW: try object.require("chargeMaxKW").number(min: 0, max: 1e9),
+                       dischargeMaxKW: try object.require("dischargeMaxKW").number(min: 0, max: 1e9),
+                       etaCharge: try object["etaCharge"]?.number(above: 0, max: 1) ?? 1,
+                       etaDischarge: try object["etaDischarge"]?.number(above: 0, max: 1) ?? 1,
+                       costWear: try object["costWear"]?.number(min: 0) ?? 0)
+    }
+}

@@ -1,0 +1,96 @@
+/// A cleared market in the shape of api.md §3, independent of how it is encoded.
+
+public enum ResultStatus: String, Sendable {
+    case solved
+    case solvedInaccurate = "solved_inaccurate"
+    case infeasible
+    case iterationLimit = "iteration_limit"
+    case timeLimit = "time_limit"
+    case interrupted
+    case numericalError = "numerical_error"
+    // The conic mechanism reports the solver's own certificates.
+    case primalInfeasible = "primal_infeasible"
+    case dualInfeasible = "dual_infeasible"
+}
+
+/// A value in a result document.
+public indirect enum ResultValue: Sendable {
+    case number(Double)
+    case numbers([Double])
+    case text(String)
+    case flag(Bool)
+    case null
+    case object([(String, ResultValue)])
+
+    /// One number per period: a scalar when there is one period, else an array.
+    public static func perPeriod(_ values: [Double]) -> ResultValue {
+        values.count == 1 ? .number(values[0]) : .numbers(values)
+    }
+}
+
+/// One list of the result (`prosumers`, `communities`, `buses`, `lines`), stored by column.
+/// Numeric column values are row-major over periods: `values[row * periods + t]`.
+public struct ResultTable: Sendable {
+    public var ids: [String]
+    public var periods: Int
+    public var textColumns: [(name: String, values: [String])] = []
+    public var columns: [(name: String, values: [Double])] = []
+
+    public init(ids: [String], periods: Int) {
+        self.ids = ids
+        self.periods = periods
+    }
+
+    public mutating func addColumn(_ name: String, _ values: [Double]) {
+        columns.append((name, values))
+    }
+
+    public mutating func addTextColumn(_ name: String, _ values: [String]) {
+        textColumns.append((name, values))
+    }
+}
+
+public struct MarketResult: Sendable {
+    public var mechanism: Mechanism
+    public var status: ResultStatus
+    public var message: String = ""
+    /// For `infeasible`: the binding constraint, e.g. `[("constraint", "vMinPu"), ("bus", "114")]`.
+    public var diagnosis: [(String, String)] = []
+    public var objective: [(String, ResultValue)] = []
+    /// Mechanism-specific top-level fields (e.g. `x`, `y`, `s` of `conic`), after `status`.
+    public var fields: [(String, ResultValue)] = []
+    public var tables: [(name: String, table: ResultTable)] = []
+    public var quality: [(String, Double)] = []
+    public var iterations: Int = 0
+    public var algorithm: String
+    public var solveSeconds: Double = 0
+
+    public init(mechanism: Mechanism, status: ResultStatus, algorithm: String) {
+        self.mechanism = mechanism
+        self.status = status
+        self.algorithm = algorithm
+    }
+}
+
+/// What a running solve may consult: the caller's progress observer and the time limit.
+public struct SolveControl {
+    /// Receives a progress event (JSON text); returning true asks the solve to stop.
+    public var observer: ((String) -> Bool)?
+    /// Monotonic-clock deadline in seconds (see `monotonicSeconds()`), if any.
+    public var deadline: Double?
+
+    public init(observer: ((String) -> Bool)? = nil, deadline: Double? = nil) {
+        self.observer = observer
+        self.deadline = deadline
+    }
+
+    /// Reports an event; true means stop (interrupted by the observer).
+    public func report(_ eventJSON: String) -> Bool {
+        observer?(eventJSON) ?? false
+    }
+
+    public var pastDeadline: Bool {
+        guard let deadline else { return false }
+        return monotonicSeconds() > deadline
+    }
+}

@@ -1,0 +1,218 @@
+import ESMGrid
+import ESMSolver
+
+/// The mechanisms of api.md §2.1, by their JSON names.
+public enum Mechanism: String, Sendable, CaseIterable {
+    case energySharing = "energy_sharing"
+    case twoLayer = "two_layer"
+    case twoLayerVoltage = "two_layer_voltage"
+    case p2pReconfiguration = "p2p_reconfiguration"
+    case p2pGNE = "p2p_gne"
+    case p2pOnline = "p2p_online"
+    case socialOptimum = "social_optimum"
+    case conic = "conic"
+
+    /// `options.algorithm` values each mechanism accepts; the first is the default.
+    public var algorithms: [String] {
+        switch self {
+        case .energySharing: return ["exact", "centralized"]
+        case .twoLayer: return ["direct", "bidding", "centralized"]
+        case .twoLayerVoltage: return ["non_iterative", "misocp", "centralized"]
+        case .p2pReconfiguration: return ["two_tier", "centralized"]
+        case .p2pGNE: return ["proximal_point", "centralized"]
+        case .p2pOnline: return ["admm", "centralized"]
+        case .socialOptimum: return ["centralized"]
+        case .conic: return ["interior_point"]
+        }
+    }
+
+    /// Whether the mechanism is cleared over a feeder (and so requires `network`).
+    public var needsNetwork: Bool {
+        switch self {
+        case .energySharing, .conic: return false
+        default: return true
+        }
+    }
+
+    /// Whether every prosumer must belong to a community.
+    public var needsCommunities: Bool {
+        switch self {
+        case .energySharing, .twoLayer, .twoLayerVoltage: return true
+        default: return false
+        }
+    }
+}
+
+/// The utility's retail tariff and the upstream price (api.md §2.5), one value per period.
+public struct GridTariff: Sendable {
+    /// What a prosumer pays the utility, per kWh.
+    public var buyPrice: [Double]
+    /// What a prosumer gets for exports to the utility, per kWh (< buyPrice).
+    public var sellPrice: [Double]
+    /// Wholesale price at the substation; nil: import valued at buyPrice, export at sellPrice.
+    public var substationPrice: [Double]?
+    /// `p2p_gne`: slope of the grid price in the total draw.
+    public var priceSlope: Double?
+
+    public init(buyPrice: [Double], sellPrice: [Double], substationPrice: [Double]? = nil,
+                priceSlope: Double? = nil) {
+        self.buyPrice = buyPrice
+        self.sellPrice = sellPrice
+        self.substationPrice = substationPrice
+        self.priceSlope = priceSlope
+    }
+}
+
+/// A community's local sharing market (api.md §2.4).
+public struct Community: Sendable {
+    public enum Mode: String, Sendable {
+        /// Mode A of two_layer.md §3.8: the LAM price equals the locational price.
+        case lamPriceEqualsDLMP = "lam_price_equals_dlmp"
+        /// Mode B: the intercept equals the locational price.
+        case interceptEqualsDLMP = "intercept_equals_dlmp"
+    }
+
+    public var id: String
+    /// Bus index on the network, when there is one.
+    public var bus: Int?
+    /// Price sensitivity `a` (currency/kWh per kW) of `price = intercept − a·Σ exports`.
+    public var sensitivity: Double
+    public var mode: Mode
+    /// energy_sharing: a given intercept makes the community an uncleared market.
+    public var intercept: [Double]?
+
+    public init(id: String, bus: Int?, sensitivity: Double, mode: Mode = .lamPriceEqualsDLMP,
+                intercept: [Double]? = nil) {
+        self.id = id
+        self.bus = bus
+        self.sensitivity = sensitivity
+        self.mode = mode
+        self.intercept = intercept
+    }
+}
+
+/// The one dispatchable resource of a prosumer: power `p` (positive produces) costing
+/// `costA/2·p² + costB·p` on `[minKW, maxKW]`, per period.
+public struct Flex: Sendable {
+    public var minKW: [Double]
+    public var maxKW: [Double]
+    public var costA: [Double]
+    public var costB: [Double]
+
+    public init(minKW: [Double], maxKW: [Double], costA: [Double], costB: [Double]) {
+        self.minKW = minKW
+        self.maxKW = maxKW
+        self.costA = costA
+        self.costB = costB
+    }
+}
+
+public struct Storage: Sendable {
+    public var capacityKWh: Double
+    public var socKWh: Double
+    public var socMinKWh: Double
+    public var socMaxKWh: Double
+    public var chargeMaxKW: Double
+    public var dischargeMaxKW: Double
+    public var etaCharge: Double
+    public var etaDischarge: Double
+    public var costWear: Double
+
+    public init(capacityKWh: Double, socKWh: Double, socMinKWh: Double, socMaxKWh: Double,
+                chargeMaxKW: Double, dischargeMaxKW: Double, etaCharge: Double, etaDischarge: Double,
+                costWear: Double) {
+        self.capacityKWh = capacityKWh
+        self.socKWh = socKWh
+        self.socMinKWh = socMinKWh
+        self.socMaxKWh = socMaxKWh
+        self.chargeMaxKW = chargeMaxKW
+        self.dischargeMaxKW = dischargeMaxKW
+        self.etaCharge = etaCharge
+        self.etaDischarge = etaDischarge
+        self.costWear = costWear
+    }
+}
+
+public struct Prosumer: Sendable {
+    public var id: String
+    /// Bus index (its own, or its community's when it gives none); nil without a network.
+    public var bus: Int?
+    /// Community index; nil when it belongs to none.
+    public var community: Int?
+    public var loadKW: [Double]
+    public var qLoadKVAr: [Double]
+    public var pvKW: [Double]
+    public var flex: Flex?
+    public var storage: Storage?
+    /// Indices of allowed trading partners (P2P mechanisms).
+    public var peers: [Int]
+    public var tradeCost: Double
+    public var powerFactor: Double
+
+    public init(id: String, bus: Int?, community: Int?, loadKW: [Double], qLoadKVAr: [Double],
+                pvKW: [Double], flex: Flex?, storage: Storage?, peers: [Int], tradeCost: Double,
+                powerFactor: Double) {
+        self.id = id
+        self.bus = bus
+        self.community = community
+        self.loadKW = loadKW
+        self.qLoadKVAr = qLoadKVAr
+        self.pvKW = pvKW
+        self.flex = flex
+        self.storage = storage
+        self.peers = peers
+        self.tradeCost = tradeCost
+        self.powerFactor = powerFactor
+    }
+}
+
+public enum LogLevel: String, Sendable {
+    case off, summary, iterations
+}
+
+/// `options` of api.md §2.6, with their defaults.
+public struct Options: Sendable {
+    /// nil: the mechanism's default algorithm.
+    public var algorithm: String?
+    public var tolerance: Double = 1e-8
+    public var upperPriceRange: (min: Double, max: Double)?
+    public var maxIterations: Int?
+    public var timeLimitSeconds: Double?
+    public var verifyPowerFlow: Bool?
+    public var threads: Int = 1
+    public var log: LogLevel = .off
+    public var priceTaking: Bool = false
+    public var allLinesSwitchable: Bool = false
+
+    public init() {}
+}
+
+/// A validated problem document (api.md §2) in the caller's units.
+public struct Problem: Sendable {
+    public var mechanism: Mechanism
+    public var periods: Int
+    public var network: Network?
+    /// The radial tree of the closed lines (absent in p2p_reconfiguration, whose tree is chosen).
+    public var tree: RadialTree?
+    public var grid: GridTariff?
+    public var communities: [Community]
+    public var prosumers: [Prosumer]
+    public var options: Options
+    public var conic: ConicProblem?
+
+    public init(mechanism: Mechanism, periods: Int, network: Network?, tree: RadialTree?, grid: GridTariff?,
+                communities: [Community], prosumers: [Prosumer], options: Options, conic: ConicProblem?) {
+        self.mechanism = mechanism
+        self.periods = periods
+        self.network = network
+        self.tree = tree
+        self.grid = grid
+        self.communities = communities
+        self.prosumers = prosumers
+        self.options = options
+        self.conic = conic
+    }
+
+    /// The algorithm to run: the one asked for, or the mechanism's default.
+    public var algorithm: String { options.algorithm ?? mechanism.algorithms[0] }
+}

@@ -1,0 +1,137 @@
+// The `esmarket` command-line tool: clear a problem file, generate a case, or run the demo.
+import ArgumentParser
+import ESMJSON
+import ESMMarkets
+import Foundation
+
+@main
+struct EsmarketCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "esmarket",
+        abstract: "Market clearing for energy sharing among prosumers in distribution grids.",
+        subcommands: [Clear.self, Generate.self, Demo.self]
+    )
+}
+
+/// Prints the error document's path and message to stderr and exits non-zero.
+func failIfError(_ reply: Service.Reply) throws {
+    guard reply.error != nil else { return }
+    var path = "null", message = reply.json
+    if let data = reply.json.data(using: .utf8),
+       let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+       let error = object["error"] as? [String: Any] {
+        path = (error["path"] as? String) ?? "null"
+        message = "\(error["code"] ?? "error"): \(error["message"] ?? "")"
+    }
+    FileHandle.standardError.write(Data("esmarket: \(message) (path: \(path))\n".utf8))
+    throw ExitCode(2)
+}
+
+func readInput(_ path: String) throws -> String {
+    if path == "-" {
+        return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        FileHandle.standardError.write(Data("esmarket: cannot read \(path)\n".utf8))
+        throw ExitCode(1)
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func writeOutput(_ text: String, to path: String?) throws {
+    guard let path else { return print(text) }
+    guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+        FileHandle.standardError.write(Data("esmarket: cannot write \(path)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Clear: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Clear a problem document (JSON) and print the result.")
+
+    @Argument(help: "Problem document (JSON file, or - for standard input).")
+    var problem: String
+
+    @Option(name: .shortAndLong, help: "Write the result here instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        let reply = Service.clear(try readInput(problem))
+        try failIfError(reply)
+        try writeOutput(reply.json, to: output)
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate a seeded problem document.")
+
+    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum.")
+    var mechanism: String = "energy_sharing"
+
+    @Option(help: "Built-in feeder: ieee33bw, ieee37, ieee123.")
+    var feeder: String?
+
+    @Option(help: "Number of prosumers.")
+    var prosumers: Int = 1000
+
+    @Option(help: "Number of communities (two-layer mechanisms).")
+    var communities: Int?
+
+    @Option(help: "Random seed.")
+    var seed: Int = 1
+
+    @Option(name: .shortAndLong, help: "Write the problem here instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        var spec = #"{"mechanism":"\#(mechanism)","prosumers":\#(prosumers),"seed":\#(seed)"#
+        if let feeder { spec += #","feeder":"\#(feeder)""# }
+        if let communities { spec += #","communities":\#(communities)"# }
+        spec += "}"
+        let reply = Service.generateCase(spec)
+        try failIfError(reply)
+        try writeOutput(reply.json, to: output)
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate and clear a built-in case (IEEE 123-bus feeder, thousands of prosumers) and summarize it.")
+
+    @Option(help: "Number of prosumers.")
+    var prosumers: Int = 12300
+
+    @Option(help: "Random seed.")
+    var seed: Int = 7
+
+    func run() throws {
+        let spec = #"{"mechanism":"energy_sharing","feeder":"ieee123","prosumers":\#(prosumers),"seed":\#(seed)}"#
+        let start = Date()
+        let problem = Service.generateCase(spec)
+        try failIfError(problem)
+        let generated = Date()
+        let reply = Service.clear(problem.json)
+        try failIfError(reply)
+        let cleared = Date()
+        guard let object = try JSONSerialization.jsonObject(with: Data(reply.json.utf8)) as? [String: Any] else {
+            throw ExitCode(1)
+        }
+        let people = object["prosumers"] as? [[String: Any]] ?? []
+        let community = (object["communities"] as? [[String: Any]])?.first ?? [:]
+        let objective = object["objective"] as? [String: Any] ?? [:]
+        let stats = object["stats"] as? [String: Any] ?? [:]
+        let quality = object["quality"] as? [String: Any] ?? [:]
+        func count(_ key: String) -> Int { people.filter { ($0[key] as? Double ?? 0) > 1e-9 }.count }
+        func number(_ value: Any?) -> String { String(format: "%.6g", (value as? Double) ?? .nan) }
+        print("""
+        esmarket demo: energy_sharing, one community of \(people.count) prosumers on the IEEE 123-bus feeder (seed \(seed))
+          status               \(object["status"] ?? "?")
+          sharing price        \(number(community["price"])) per kWh (grid buys at 1.0, pays 0.3 for exports)
+          sellers / buyers     \(count("sharedExportKW")) share surplus, \(people.count - count("sharedExportKW")) draw from the community
+          grid trades          \(count("gridBuyKW")) buy from the grid, \(count("gridSellKW")) sell to it
+          social cost          \(number(objective["socialCost"])) (no sharing: \(number(objective["noSharingCost"])))
+          equilibrium residual \(number(quality["equilibriumResidual"]))
+          time                 generate \(String(format: "%.3f", generated.timeIntervalSince(start))) s, clear \(String(format: "%.3f", cleared.timeIntervalSince(generated))) s (parse \(number(stats["parseSeconds"])) s, solve \(number(stats["solveSeconds"])) s, total \(number(stats["totalSeconds"])) s)
+        """)
+    }
+}

@@ -1,0 +1,111 @@
+/*
+ * esmarket.h: the C interface of libesmarket.
+ *
+ * esmarket clears energy-sharing markets among prosumers in distribution grids. Every call takes
+ * a JSON document (UTF-8, NUL-terminated) and returns a JSON document; the documents follow the
+ * contract "esmarket/1" (see README, section "JSON contract").
+ *
+ * Ownership: input strings stay the caller's (they are copied). Every string that esmarket returns
+ * through a `char **` out-parameter is allocated by esmarket and must be released with
+ * esm_string_free(). The strings returned by esm_version() and esm_schema() are static: do not free
+ * them.
+ *
+ * Threads: the library has no global mutable state. Concurrent calls from several threads on
+ * different inputs are safe.
+ *
+ * Errors never abort the host process. A call that cannot produce a result returns an error code
+ * and, when the out-parameter is not NULL, an error document:
+ *   {"schema": "esmarket/1", "status": "error",
+ *    "error": {"code": "invalid_input", "path": "prosumers[17].flex.maxKW",
+ *              "message": "maxKW (2) is below minKW (3)"}}
+ */
+#ifndef ESMARKET_H
+#define ESMARKET_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Return codes (call status; the market's own status is the result's "status" field) ---- */
+
+/** The call produced a result document. Read its "status" ("solved", "infeasible", ...). */
+#define ESM_OK 0
+/** The input is not JSON: syntax error, truncation, NaN/Infinity tokens, comments, invalid UTF-8,
+ *  nesting deeper than 512 levels, or a NULL input pointer. The error's "path" is null and its
+ *  message gives the byte offset. */
+#define ESM_ERR_INVALID_JSON 1
+/** Valid JSON that breaks the contract: the error's "path" names the offending field. */
+#define ESM_ERR_INVALID_INPUT 2
+/** A valid document that asks for something not implemented (yet); "path" names it. */
+#define ESM_ERR_UNSUPPORTED 3
+/** A failure inside esmarket (a bug): please report the input that caused it. */
+#define ESM_ERR_INTERNAL 4
+/** The out-parameter (result_json / problem_json) is NULL, so no document can be returned. */
+#define ESM_ERR_NULL_OUTPUT 5
+
+/** Library version, "MAJOR.MINOR.PATCH". Static string: do not free. */
+const char *esm_version(void);
+
+/** Schema name of the documents this library reads and writes, "esmarket/1". Static string. */
+const char *esm_schema(void);
+
+/**
+ * Clears a market.
+ *
+ * problem_json  the problem document (UTF-8, NUL-terminated). NULL gives ESM_ERR_INVALID_JSON.
+ * result_json   out: the result document on ESM_OK, an error document otherwise. Release it with
+ *               esm_string_free(). Must not be NULL (else ESM_ERR_NULL_OUTPUT, nothing allocated).
+ * returns       ESM_OK or one of the ESM_ERR_* codes above.
+ */
+int esm_clear(const char *problem_json, char **result_json);
+
+/**
+ * Progress observer for esm_clear_with_progress: called with a small JSON event
+ * ({"event": "start"|"iteration"|"done", "mechanism": ..., "iteration": k, ...}) and the caller's
+ * user pointer. Returning non-zero asks the solve to stop: the result then has status
+ * "interrupted". The event string is only valid during the call.
+ */
+typedef int (*esm_progress_fn)(const char *event_json, void *user);
+
+/** Same as esm_clear, reporting progress to fn (which may be NULL). */
+int esm_clear_with_progress(const char *problem_json, esm_progress_fn fn, void *user,
+                            char **result_json);
+
+/**
+ * Generates a complete problem document from a case specification, e.g.
+ *   {"mechanism": "energy_sharing", "prosumers": 12300, "seed": 7}
+ *   {"mechanism": "two_layer_voltage", "feeder": "ieee123", "prosumers": 12300,
+ *    "communities": 123, "seed": 7}
+ * The same specification gives byte-identical output on every machine.
+ *
+ * spec_json     the case specification (see README, "Case generator").
+ * problem_json  out: the problem document on ESM_OK, an error document otherwise; release it with
+ *               esm_string_free(). Must not be NULL.
+ * returns       ESM_OK or an ESM_ERR_* code.
+ */
+int esm_generate_case(const char *spec_json, char **problem_json);
+
+/** Releases a string returned by esmarket. NULL is ignored. */
+void esm_string_free(char *s);
+
+/* ---- Online mechanism (p2p_online): state lives in a session ---- */
+
+typedef struct esm_session esm_session;
+
+/**
+ * Starts an online session. Returns NULL and an error document in *error_json (when not NULL) on
+ * failure. Not implemented yet in this version: always returns NULL with an "unsupported" error.
+ */
+esm_session *esm_session_new(const char *config_json, char **error_json);
+
+/** Clears one period of an online session. Not implemented yet: returns ESM_ERR_UNSUPPORTED. */
+int esm_session_step(esm_session *s, const char *period_json, char **result_json);
+
+/** Releases a session. NULL is ignored. */
+void esm_session_free(esm_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ESMARKET_H */
