@@ -43,7 +43,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ESMSolverTests", dependencies: ["ESMSolver"]),
-        .testTarget(name: "ESMarketTests", dependencies: ["ESMJSON", "ESMMarkets", "ESMGrid", "ESMSolver"]),
+        .testTarget(name: "ESMarketTests", dependencies: ["CJSONC", "ESMJSON", "ESMMarkets", "ESMGrid", "ESMSolver"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,8 +27,7 @@ enum CaseGenerator {
     }
 
     static func generate(specification text: UnsafeBufferPointer<UInt8>) throws -> String {
-        let document = try JSONDocument.parse(text)
-        let spec = try readSpecification(document.root)
+        let spec = try JSONDocument.parse(text).withRoot { try readSpecification($0) }
         return try generate(spec)
     }
 
@@ -63,7 +62,7 @@ enum CaseGenerator {
         let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum
         var network: Network?
         if let feeder = spec.feeder {
-            network = try NetworkDecoder(periods: 1).decode(feederNode(feeder).root)
+            network = try feederNode(feeder).withRoot { try NetworkDecoder(periods: 1).decode($0) }
         }
         // Where the communities sit and how many prosumers each gets.
         let communityCount = spec.mechanism == .socialOptimum ? 0 : (spec.communities ?? defaultCommunities(spec, network))

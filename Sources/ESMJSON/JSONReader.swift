@@ -3,7 +3,6 @@ import ESMGrid
 
 /// A parsed JSON document (json-c), owned until this object goes away.
 final class JSONDocument {
-    let root: JSONNode
     private let handle: OpaquePointer
 
     /// Maximum nesting depth; deeper documents are `invalid_json` (api.md §4).
@@ -11,10 +10,15 @@ final class JSONDocument {
 
     private init(handle: OpaquePointer) {
         self.handle = handle
-        root = JSONNode(raw: handle, path: "")
     }
 
     deinit { json_object_put(handle) }
+
+    /// Runs `body` on the root, keeping the document alive meanwhile (ARC may otherwise release
+    /// it after its last visible use, while nodes still point into it).
+    func withRoot<T>(path: String = "", _ body: (JSONNode) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(JSONNode(raw: handle, path: path)) }
+    }
 
     /// Parses strict JSON. json-c alone accepts `NaN`, `Infinity` and single-quoted strings, so a
     /// lexical pass rejects those first; json-c then checks the grammar, UTF-8 and the depth.

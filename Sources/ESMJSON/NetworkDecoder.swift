@@ -17,9 +17,9 @@ struct NetworkDecoder {
         var text = feeder.json
         let document = try text.withUTF8 { try JSONDocument.parse($0) }
         // The embedded document is ours; its paths are reported under the caller's `network`.
-        let embedded = try JSONNode(raw: document.root.raw, path: node.path).object(allowing: Self.keys)
-        return try withExtendedLifetime(document) {
-            try decode(fields: { key in given.has(key) ? given[key] : embedded[key] }, path: node.path)
+        return try document.withRoot(path: node.path) { root in
+            let embedded = try root.object(allowing: Self.keys)
+            return try decode(fields: { key in given.has(key) ? given[key] : embedded[key] }, path: node.path)
         }
     }
 

@@ -9,8 +9,7 @@ public enum ProblemDecoder {
     public static let schema = "esmarket/1"
 
     public static func decode(_ text: UnsafeBufferPointer<UInt8>) throws -> Problem {
-        let document = try JSONDocument.parse(text)
-        return try decode(document.root)
+        try JSONDocument.parse(text).withRoot { try decode($0) }
     }
 
     public static func decode(_ text: String) throws -> Problem {

@@ -162,14 +162,14 @@ extension CommunityMarket {
             var v = abs(balance)
             let marginalCost = who.b + who.c * d.flexKW
             let span = max(1, abs(who.pMin), abs(who.pMax))
-            if d.flexKW <= who.pMin + tiny * span {
-                v = max(v, nu - marginalCost)
-            }
-            if d.flexKW >= who.pMax - tiny * span {
-                v = max(v, marginalCost - nu)
-            }
-            if d.flexKW > who.pMin + tiny * span && d.flexKW < who.pMax - tiny * span {
-                v = max(v, abs(nu - marginalCost))
+            if who.pMax > who.pMin {  // a fixed output has no optimality condition
+                if d.flexKW <= who.pMin + tiny * span {
+                    v = max(v, nu - marginalCost)
+                } else if d.flexKW >= who.pMax - tiny * span {
+                    v = max(v, marginalCost - nu)
+                } else {
+                    v = max(v, abs(nu - marginalCost))
+                }
             }
             v = max(v, band.sell - nu, nu - band.buy)
             if d.gridBuyKW > tiny { v = max(v, abs(nu - band.buy)) }
