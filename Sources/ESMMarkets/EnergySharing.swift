@@ -147,35 +147,24 @@ struct ProsumerColumns {
 }
 
 extension CommunityMarket {
-    /// Largest violation of the equilibrium conditions (two_layer.md §3.4) at a given point:
-    /// each prosumer's balance (kW), its production and grid optimality against the marginal value
-    /// `ν = price − a·x` (`price` when price-taking), the retail band, and the community's clearing
-    /// rule. Prices are in currency/kWh, balances in kW.
+    /// Largest violation of the equilibrium conditions (two_layer.md §3.4) at a given point, as
+    /// the natural (projection) residual of each prosumer's KKT system: with the marginal value
+    /// `ν = price − a·x` (`price` when price-taking), production must satisfy
+    /// `p = clip(p − (b + c·p − ν), pMin, pMax)`, grid purchase `u = max(u − (buy − ν), 0)`, grid
+    /// sale `v = max(v − (ν − sell), 0)`, plus the balance (kW) and the community's clearing
+    /// rule. Zero exactly at an equilibrium; small at an approximate one.
     public func equilibriumResidual(price w: Double, decisions: [SharingDecision]) -> Double {
         var worst = 0.0
         var exports = 0.0
-        let tiny = 1e-9
         for (who, d) in zip(participants, decisions) {
             exports += d.sharedExportKW
             let nu = priceTaking ? w : w - sensitivity * d.sharedExportKW
             let balance = who.demand + d.sharedExportKW + d.gridSellKW - d.flexKW - d.gridBuyKW
-            var v = abs(balance)
-            let marginalCost = who.b + who.c * d.flexKW
-            let span = max(1, abs(who.pMin), abs(who.pMax))
-            if who.pMax > who.pMin {  // a fixed output has no optimality condition
-                if d.flexKW <= who.pMin + tiny * span {
-                    v = max(v, nu - marginalCost)
-                } else if d.flexKW >= who.pMax - tiny * span {
-                    v = max(v, marginalCost - nu)
-                } else {
-                    v = max(v, abs(nu - marginalCost))
-                }
-            }
-            v = max(v, band.sell - nu, nu - band.buy)
-            if d.gridBuyKW > tiny { v = max(v, abs(nu - band.buy)) }
-            if d.gridSellKW > tiny { v = max(v, abs(nu - band.sell)) }
-            v = max(v, min(d.gridBuyKW, d.gridSellKW), -d.gridBuyKW, -d.gridSellKW)
-            worst = max(worst, v)
+            let p = d.flexKW, u = d.gridBuyKW, v = d.gridSellKW
+            let production = abs(p - min(max(p - (who.b + who.c * p - nu), who.pMin), who.pMax))
+            let purchase = abs(u - max(u - (band.buy - nu), 0))
+            let sale = abs(v - max(v - (nu - band.sell), 0))
+            worst = max(worst, abs(balance), production, purchase, sale)
         }
         switch clearing {
         case .balanced: worst = max(worst, abs(exports))
