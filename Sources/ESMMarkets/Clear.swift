@@ -6,6 +6,8 @@ public func clearMarket(_ problem: Problem, control: SolveControl = SolveControl
     switch problem.mechanism {
     case .energySharing:
         return try EnergySharing.clear(problem, control: control)
+    case .conic:
+        return try ConicMechanism.clear(problem, control: control)
     default:
         throw InputError.unsupported("mechanism", "mechanism \"\(problem.mechanism.rawValue)\" is not implemented yet in this version")
     }
