@@ -77,10 +77,44 @@ final class JSONDocument {
     }
 }
 
-/// A JSON value inside a `JSONDocument`, with the path that names it in errors.
+/// A JSON value inside a `JSONDocument`, with the path that names it in errors. The path is
+/// assembled only when asked for (an error, or a child's parent), not for every value read.
 struct JSONNode {
     let raw: OpaquePointer
-    let path: String
+    private let parentPath: String
+    private let component: Component
+
+    private enum Component {
+        case whole
+        case key(String)
+        case index(Int)
+    }
+
+    init(raw: OpaquePointer, path: String) {
+        self.raw = raw
+        parentPath = path
+        component = .whole
+    }
+
+    init(raw: OpaquePointer, parentPath: String, key: String) {
+        self.raw = raw
+        self.parentPath = parentPath
+        component = .key(key)
+    }
+
+    init(raw: OpaquePointer, parentPath: String, index: Int) {
+        self.raw = raw
+        self.parentPath = parentPath
+        component = .index(index)
+    }
+
+    var path: String {
+        switch component {
+        case .whole: return parentPath
+        case .key(let key): return parentPath.isEmpty ? key : "\(parentPath).\(key)"
+        case .index(let k): return "\(parentPath)[\(k)]"
+        }
+    }
 
     var type: json_type { json_object_get_type(raw) }
 
@@ -123,7 +157,7 @@ struct JSONNode {
             }
             json_object_iter_next(&iterator)
         }
-        return JSONObject(node: self)
+        return JSONObject(node: self, path: path)
     }
 
     func array(maxCount: Int = 50_000_000) throws -> [JSONNode] {
@@ -132,11 +166,12 @@ struct JSONNode {
         guard count <= maxCount else { throw fail("array of \(count) elements exceeds the limit of \(maxCount)") }
         var items: [JSONNode] = []
         items.reserveCapacity(count)
+        let path = self.path
         for k in 0..<count {
             guard let element = json_object_array_get_idx(raw, k) else {
                 throw InputError.invalid("\(path)[\(k)]", "expected a value, got null")
             }
-            items.append(JSONNode(raw: element, path: "\(path)[\(k)]"))
+            items.append(JSONNode(raw: element, parentPath: path, index: k))
         }
         return items
     }
@@ -203,14 +238,14 @@ struct JSONNode {
 /// An object whose keys have been checked; lookups return nodes with paths.
 struct JSONObject {
     let node: JSONNode
-
-    var path: String { node.path }
+    /// The object's own path, computed once for all its children.
+    let path: String
 
     /// The value at `key`; nil when absent or null.
     subscript(_ key: String) -> JSONNode? {
         var value: OpaquePointer?
         guard json_object_object_get_ex(node.raw, key, &value) != 0, let value else { return nil }
-        return JSONNode(raw: value, path: node.child(key))
+        return JSONNode(raw: value, parentPath: path, key: key)
     }
 
     func has(_ key: String) -> Bool {

@@ -10,6 +10,12 @@ struct JSONWriter {
 
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Ids and names rarely need escaping: copy them whole.
+        if text.utf8.allSatisfy({ $0 >= 32 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: text.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for unit in text.utf8 {
             switch unit {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
