@@ -43,7 +43,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ESMSolverTests", dependencies: ["ESMSolver"]),
-        .testTarget(name: "ESMGridTests", dependencies: ["ESMGrid", "ESMSolver"]),
+        .testTarget(name: "ESMGridTests", dependencies: ["ESMGrid", "ESMSolver", "ESMJSON", "ESMMarkets"]),
         .testTarget(name: "ESMarketTests", dependencies: ["CJSONC", "ESMJSON", "ESMMarkets", "ESMGrid", "ESMSolver"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,3 +29,24 @@ func dumpJSON(_ p: ConicProblem, _ path: String) {
         print("BENCH \(name): n=\(p.q.count) m=\(p.b.count) status=\(sol.status) it=\(sol.iterations) best=\(best)s obj=\(sol.objective) nnzKKT=\(solver.kktNonzeros) nnzL=\(solver.factorNonzeros)")
     }
 }
+
+@Test func zzcross() throws {
+    guard ProcessInfo.processInfo.environment["ESM_CROSS"] != nil else { return }
+    var rng = TestRandom(seed: 77)
+    var lines = [String]()
+    for k in 0..<60 {
+        let n = 5 + rng.int(30)
+        var p = randomConicProblem(n: n, zeroRows: rng.int(3), nonnegRows: 3 + rng.int(30), socCount: rng.int(4),
+                                   socDim: 2 + rng.int(4), density: 0.15, seed: UInt64(1000 + k))
+        switch k % 4 {
+        case 1: p.b = p.b.map { _ in rng.uniform(-1, 1) }           // maybe infeasible
+        case 2: p.q = p.q.map { _ in rng.uniform(-1, 1) }; if k % 8 == 2 { p.P = nil }  // maybe unbounded
+        case 3: p.P = nil
+        default: break
+        }
+        dumpJSON(p, "/tmp/cross_\(k).json")
+        let sol = solveConic(p)
+        lines.append("\(k) \(sol.status.rawValue) \(sol.objective) \(sol.iterations)")
+    }
+    try lines.joined(separator: "\n").write(toFile: "/tmp/cross_esm.txt", atomically: true, encoding: .utf8)
+}
