@@ -1,4 +1,7 @@
 import CJSONC
+#if canImport(Glibc)
+import Glibc
+#endif
 import ESMGrid
 
 /// A parsed JSON document (json-c), owned until this object goes away.
@@ -86,7 +89,7 @@ struct JSONNode {
 
     private enum Component {
         case whole
-        case key(String)
+        case key(StaticString)
         case index(Int)
     }
 
@@ -96,7 +99,7 @@ struct JSONNode {
         component = .whole
     }
 
-    init(raw: OpaquePointer, parentPath: String, key: String) {
+    init(raw: OpaquePointer, parentPath: String, key: StaticString) {
         self.raw = raw
         self.parentPath = parentPath
         component = .key(key)
@@ -111,7 +114,7 @@ struct JSONNode {
     var path: String {
         switch component {
         case .whole: return parentPath
-        case .key(let key): return parentPath.isEmpty ? key : "\(parentPath).\(key)"
+        case .key(let key): return parentPath.isEmpty ? "\(key)" : "\(parentPath).\(key)"
         case .index(let k): return "\(parentPath)[\(k)]"
         }
     }
@@ -143,17 +146,20 @@ struct JSONNode {
 
     func expected(_ what: String) -> InputError { fail("expected \(what), got \(typeName) \(shown)") }
 
-    /// This value as an object whose keys must all be in `allowed` (or be `extra`).
-    func object(allowing allowed: Set<String>) throws -> JSONObject {
+    /// This value as an object whose keys must all be in `allowed` (or be `extra`). Keys are
+    /// compared as C strings: no Swift string is made unless one is unknown.
+    func object(allowing allowed: [StaticString]) throws -> JSONObject {
         guard type == json_type_object else { throw expected("an object") }
         var iterator = json_object_iter_begin(raw)
         var end = json_object_iter_end(raw)
         while json_object_iter_equal(&iterator, &end) == 0 {
-            if let name = json_object_iter_peek_name(&iterator) {
+            if let name = json_object_iter_peek_name(&iterator),
+               strcmp(name, "extra") != 0,
+               !allowed.contains(where: { strcmp(name, UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)) == 0 }) {
                 let key = String(cString: name)
-                if key != "extra" && !allowed.contains(key) {
-                    throw InputError.invalid(child(key), "unknown key \"\(key)\"; allowed here: \(allowed.sorted().joined(separator: ", "))")
-                }
+                let path = self.path
+                throw InputError.invalid(path.isEmpty ? key : "\(path).\(key)",
+                                         "unknown key \"\(key)\"; allowed here: \(allowed.map { "\($0)" }.sorted().joined(separator: ", "))")
             }
             json_object_iter_next(&iterator)
         }
@@ -242,18 +248,25 @@ struct JSONObject {
     let path: String
 
     /// The value at `key`; nil when absent or null.
-    subscript(_ key: String) -> JSONNode? {
+    subscript(_ key: StaticString) -> JSONNode? {
         var value: OpaquePointer?
-        guard json_object_object_get_ex(node.raw, key, &value) != 0, let value else { return nil }
+        guard json_object_object_get_ex(node.raw, Self.cString(key), &value) != 0, let value else { return nil }
         return JSONNode(raw: value, parentPath: path, key: key)
     }
 
-    func has(_ key: String) -> Bool {
-        json_object_object_get_ex(node.raw, key, nil) != 0
+    func has(_ key: StaticString) -> Bool {
+        json_object_object_get_ex(node.raw, Self.cString(key), nil) != 0
     }
 
-    func require(_ key: String) throws -> JSONNode {
-        guard let value = self[key] else { throw InputError.invalid(node.child(key), "missing required key \"\(key)\"") }
+    func require(_ key: StaticString) throws -> JSONNode {
+        guard let value = self[key] else { throw InputError.invalid(child(key), "missing required key \"\(key)\"") }
         return value
+    }
+
+    /// Path of a key of this object.
+    func child(_ key: StaticString) -> String { path.isEmpty ? "\(key)" : "\(path).\(key)" }
+
+    private static func cString(_ key: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 }

@@ -6,7 +6,7 @@ import ESMGrid
 struct NetworkDecoder {
     let periods: Int
 
-    static let keys: Set<String> = ["builtin", "name", "source", "notes", "baseKV", "substationBus", "vSubstationPu",
+    static let keys: [StaticString] = ["builtin", "name", "source", "notes", "baseKV", "substationBus", "vSubstationPu",
                                     "vMinPu", "vMaxPu", "model", "buses", "lines"]
 
     func decode(_ node: JSONNode) throws -> Network {
@@ -23,14 +23,14 @@ struct NetworkDecoder {
         }
     }
 
-    private func child(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    private func child(_ path: String, _ key: StaticString) -> String { path.isEmpty ? "\(key)" : "\(path).\(key)" }
 
-    private func require(_ fields: (String) -> JSONNode?, _ key: String, _ path: String) throws -> JSONNode {
+    private func require(_ fields: (StaticString) -> JSONNode?, _ key: StaticString, _ path: String) throws -> JSONNode {
         guard let value = fields(key) else { throw InputError.invalid(child(path, key), "missing required key \"\(key)\"") }
         return value
     }
 
-    private func decode(fields: (String) -> JSONNode?, path: String) throws -> Network {
+    private func decode(fields: (StaticString) -> JSONNode?, path: String) throws -> Network {
         let name = try fields("name")?.string()
         _ = try fields("source")?.string()
         if let notes = fields("notes") { for note in try notes.array() { _ = try note.string() } }
@@ -73,7 +73,7 @@ struct NetworkDecoder {
             let idNode = try object.require("id")
             let id = try idNode.identifier()
             guard lineIDs.insert(id).inserted else { throw idNode.fail("duplicate line id \"\(id)\"") }
-            let ends = try ["from", "to"].map { key -> Int in
+            let ends = try (["from", "to"] as [StaticString]).map { key -> Int in
                 let end = try object.require(key)
                 let bus = try end.identifier()
                 guard let index = busIndex[bus] else { throw end.fail("no bus \"\(bus)\" in network.buses") }

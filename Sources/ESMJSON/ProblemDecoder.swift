@@ -210,20 +210,29 @@ struct SeriesReader {
     let periods: Int
 
     func read(_ node: JSONNode, min: Double? = nil, max: Double? = nil) throws -> [Double] {
-        if node.type == json_type_array {
-            let items = try node.array()
-            guard items.count == periods else {
-                throw node.fail("expected \(periods) values (one per period), got \(items.count)")
-            }
-            return try items.map { try $0.number(min: min, max: max) }
-        }
-        let value = try node.number(min: min, max: max)
-        return [Double](repeating: value, count: periods)
+        let series = try series(node, min: min, max: max)
+        return (0..<periods).map { series[$0] }
     }
 
     func read(_ node: JSONNode?, default value: Double, min: Double? = nil, max: Double? = nil) throws -> [Double] {
         guard let node else { return [Double](repeating: value, count: periods) }
         return try read(node, min: min, max: max)
+    }
+
+    func series(_ node: JSONNode, min: Double? = nil, max: Double? = nil) throws -> Series {
+        if node.type == json_type_array {
+            let items = try node.array()
+            guard items.count == periods else {
+                throw node.fail("expected \(periods) values (one per period), got \(items.count)")
+            }
+            return Series(try items.map { try $0.number(min: min, max: max) })
+        }
+        return Series(try node.number(min: min, max: max))
+    }
+
+    func series(_ node: JSONNode?, default value: Double, min: Double? = nil, max: Double? = nil) throws -> Series {
+        guard let node else { return Series(value) }
+        return try series(node, min: min, max: max)
     }
 
     /// Path of period `t` of a field: the field itself when it was a scalar.

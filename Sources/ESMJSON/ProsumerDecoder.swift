@@ -13,7 +13,7 @@ struct ProsumerDecoder {
     let network: Network?
     let communities: [Community]
 
-    static let keys: Set<String> = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
+    static let keys: [StaticString] = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
                                     "peers", "tradeCost", "powerFactor"]
 
     func decode(_ node: JSONNode?) throws -> [Prosumer] {
@@ -66,7 +66,7 @@ struct ProsumerDecoder {
             if mechanism == .energySharing && communities.count == 1 {
                 community = 0
             } else {
-                throw InputError.invalid(object.node.child("community"), "missing required key \"community\": \(mechanism.rawValue) puts every prosumer in a community")
+                throw InputError.invalid(object.child("community"), "missing required key \"community\": \(mechanism.rawValue) puts every prosumer in a community")
             }
         }
         var bus: Int?
@@ -79,37 +79,37 @@ struct ProsumerDecoder {
             bus = communities[community].bus
         }
         if bus == nil && mechanism.needsNetwork {
-            throw InputError.invalid(object.node.child("bus"), "missing required key \"bus\" (and no community bus to attach to)")
+            throw InputError.invalid(object.child("bus"), "missing required key \"bus\" (and no community bus to attach to)")
         }
         let powerFactor = try object["powerFactor"]?.number(above: 0, max: 1) ?? 1.0
-        let load = try series.read(object["loadKW"], default: 0, min: 0)
-        let qLoad: [Double]
+        let load = try series.series(object["loadKW"], default: 0, min: 0)
+        let qLoad: Series
         if let node = object["qLoadKVAr"] {
-            qLoad = try series.read(node)
+            qLoad = try series.series(node)
         } else {
             let ratio = powerFactor >= 1 ? 0 : (1 - powerFactor * powerFactor).squareRoot() / powerFactor
-            qLoad = load.map { $0 * ratio }
+            qLoad = load.scaled(by: ratio)
         }
         let flex = try object["flex"].map { try decodeFlex($0) }
         let storage = try object["storage"].map { try decodeStorage($0) }
         return Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
-                        pvKW: try series.read(object["pvKW"], default: 0, min: 0), flex: flex, storage: storage,
+                        pvKW: try series.series(object["pvKW"], default: 0, min: 0), flex: flex, storage: storage,
                         peers: [], tradeCost: try object["tradeCost"]?.number(min: 0) ?? 0, powerFactor: powerFactor)
     }
 
     private func decodeFlex(_ node: JSONNode) throws -> Flex {
         let object = try node.object(allowing: ["minKW", "maxKW", "costA", "costB"])
         let series = SeriesReader(periods: periods)
-        let minKW = try series.read(object["minKW"], default: 0, min: -1e9, max: 1e9)
+        let minKW = try series.series(object["minKW"], default: 0, min: -1e9, max: 1e9)
         let maxNode = try object.require("maxKW")
-        let maxKW = try series.read(maxNode, min: -1e9, max: 1e9)
+        let maxKW = try series.series(maxNode, min: -1e9, max: 1e9)
         for t in 0..<periods where maxKW[t] < minKW[t] {
             throw InputError.invalid(series.elementPath(maxNode, t),
                                      "maxKW (\(describeNumber(maxKW[t]))) is below minKW (\(describeNumber(minKW[t])))")
         }
         return Flex(minKW: minKW, maxKW: maxKW,
-                    costA: try series.read(object["costA"], default: 0, min: 0, max: 1e9),
-                    costB: try series.read(object["costB"], default: 0, min: -1e9, max: 1e9))
+                    costA: try series.series(object["costA"], default: 0, min: 0, max: 1e9),
+                    costB: try series.series(object["costB"], default: 0, min: -1e9, max: 1e9))
     }
 
     private func decodeStorage(_ node: JSONNode) throws -> Storage {
@@ -120,10 +120,10 @@ struct ProsumerDecoder {
         let socMaxNode = object["socMaxKWh"]
         let socMax = try socMaxNode?.number(min: 0) ?? capacity
         if socMax < socMin {
-            throw InputError.invalid(object.node.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) is below socMinKWh (\(describeNumber(socMin)))")
+            throw InputError.invalid(object.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) is below socMinKWh (\(describeNumber(socMin)))")
         }
         if socMax > capacity {
-            throw InputError.invalid(object.node.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) exceeds capacityKWh (\(describeNumber(capacity)))")
+            throw InputError.invalid(object.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) exceeds capacityKWh (\(describeNumber(capacity)))")
         }
         let socNode = try object.require("socKWh")
         let soc = try socNode.number()

@@ -94,12 +94,12 @@ public struct Community: Sendable {
 /// The one dispatchable resource of a prosumer: power `p` (positive produces) costing
 /// `costA/2·p² + costB·p` on `[minKW, maxKW]`, per period.
 public struct Flex: Sendable {
-    public var minKW: [Double]
-    public var maxKW: [Double]
-    public var costA: [Double]
-    public var costB: [Double]
+    public var minKW: Series
+    public var maxKW: Series
+    public var costA: Series
+    public var costB: Series
 
-    public init(minKW: [Double], maxKW: [Double], costA: [Double], costB: [Double]) {
+    public init(minKW: Series, maxKW: Series, costA: Series, costB: Series) {
         self.minKW = minKW
         self.maxKW = maxKW
         self.costA = costA
@@ -139,9 +139,9 @@ public struct Prosumer: Sendable {
     public var bus: Int?
     /// Community index; nil when it belongs to none.
     public var community: Int?
-    public var loadKW: [Double]
-    public var qLoadKVAr: [Double]
-    public var pvKW: [Double]
+    public var loadKW: Series
+    public var qLoadKVAr: Series
+    public var pvKW: Series
     public var flex: Flex?
     public var storage: Storage?
     /// Indices of allowed trading partners (P2P mechanisms).
@@ -149,8 +149,8 @@ public struct Prosumer: Sendable {
     public var tradeCost: Double
     public var powerFactor: Double
 
-    public init(id: String, bus: Int?, community: Int?, loadKW: [Double], qLoadKVAr: [Double],
-                pvKW: [Double], flex: Flex?, storage: Storage?, peers: [Int], tradeCost: Double,
+    public init(id: String, bus: Int?, community: Int?, loadKW: Series, qLoadKVAr: Series,
+                pvKW: Series, flex: Flex?, storage: Storage?, peers: [Int], tradeCost: Double,
                 powerFactor: Double) {
         self.id = id
         self.bus = bus
