@@ -4,7 +4,7 @@ import ESMMarkets
 
 /// Seeded, byte-reproducible problem documents for examples, tests and benchmarks (api.md §6).
 ///
-/// Specification keys: `mechanism` (required), `prosumers` (default 1000), `seed` (default 1),
+/// Specification keys: `mechanism` (required), `prosumers` (1 … 2,000,000, default 1000), `seed` (default 1),
 /// `feeder` (`ieee33bw` | `ieee37` | `ieee123`; default `ieee123` for the network mechanisms, none
 /// for `energy_sharing`), `communities` (two-layer mechanisms), `sensitivity` (overrides the
 /// communities' price sensitivity). Prosumers are spread over the feeder's load buses in
@@ -51,7 +51,7 @@ enum CaseGenerator {
             throw InputError.invalid("communities", "energy_sharing clears exactly one community; got \(communities)")
         }
         return Specification(mechanism: mechanism,
-                             prosumers: try object["prosumers"]?.integer(min: 1, max: 10_000_000) ?? 1000,
+                             prosumers: try object["prosumers"]?.integer(min: 1, max: 2_000_000) ?? 1000,
                              seed: UInt64(try object["seed"]?.integer(min: 0, max: 1 << 53) ?? 1),
                              feeder: feeder, communities: communities,
                              sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6))

@@ -47,6 +47,10 @@ public enum ProblemDecoder {
         let communities = try decodeCommunities(root["communities"], mechanism: mechanism, network: network, periods: periods)
         let prosumers = try ProsumerDecoder(periods: periods, mechanism: mechanism, network: network,
                                             communities: communities).decode(root["prosumers"])
+        // Results hold a value per prosumer and period: keep that allocation sane.
+        guard prosumers.count * periods <= 50_000_000 else {
+            throw InputError.invalid("periods", "\(prosumers.count) prosumers × \(periods) periods exceeds the limit of 50,000,000 prosumer-periods per call")
+        }
         var conic: ConicProblem?
         if let node = root["conic"] {
             guard mechanism == .conic else { throw InputError.invalid("conic", "\"conic\" is only read by mechanism \"conic\"") }

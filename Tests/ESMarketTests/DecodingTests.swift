@@ -65,6 +65,7 @@ let badInputs: [BadInput] = [
     BadInput(name: "empty prosumer list", document: sharingDocument(prosumers: "[]"), code: .invalidInput, path: "prosumers"),
     BadInput(name: "missing grid", document: #"{"schema":"esmarket/1","mechanism":"energy_sharing","communities":[{"id":"c","sensitivity":1}],"prosumers":[{"id":"p"}]}"#, code: .invalidInput, path: "grid"),
     BadInput(name: "periods mismatch", document: sharingDocument(prosumers: #"[{"id":"p1","loadKW":[1,2,3]}]"#, rest: #","periods":2"#), code: .invalidInput, path: "prosumers[0].loadKW"),
+    BadInput(name: "too many prosumer-periods", document: sharingDocument(prosumers: "[" + (0..<600).map { #"{"id":"p\#($0)"}"# }.joined(separator: ",") + "]", rest: #","periods":100000"#), code: .invalidInput, path: "periods"),
     BadInput(name: "periods zero", document: sharingDocument(rest: #","periods":0"#), code: .invalidInput, path: "periods"),
     BadInput(name: "unknown algorithm", document: sharingDocument(rest: #","options":{"algorithm":"magic"}"#), code: .invalidInput, path: "options.algorithm"),
     BadInput(name: "zero tolerance", document: sharingDocument(rest: #","options":{"tolerance":0}"#), code: .invalidInput, path: "options.tolerance"),
