@@ -23,22 +23,34 @@ final class JSONDocument {
         try withExtendedLifetime(self) { try body(JSONNode(raw: handle, path: path)) }
     }
 
-    /// Parses strict JSON. json-c alone accepts `NaN`, `Infinity` and single-quoted strings, so a
-    /// lexical pass rejects those first; json-c then checks the grammar, UTF-8 and the depth.
+    /// Parses strict JSON (RFC 8259). json-c alone accepts `NaN`, `Infinity`, single quotes,
+    /// raw control characters in strings and some invalid UTF-8 (overlong forms, surrogates), so a
+    /// lexical pass rejects those first; json-c then checks the grammar and the depth.
     static func parse(_ text: UnsafeBufferPointer<UInt8>) throws -> JSONDocument {
-        try rejectNonJSONTokens(text)
+        try checkLexically(text)
+        if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(text.count): empty input")
+        }
         guard let tokener = json_tokener_new_ex(maxDepth) else {
             throw InputError(.internalError, path: nil, "could not allocate the JSON tokener")
         }
         defer { json_tokener_free(tokener) }
         json_tokener_set_flags(tokener, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
-        let parsed = text.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
+        var parsed = text.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
             guard let base = chars.baseAddress, chars.count > 0 else { return nil }
             return json_tokener_parse_ex(tokener, base, Int32(clamping: chars.count))
         }
+        if json_tokener_get_error(tokener) == json_tokener_continue && !text.isEmpty {
+            // A bare number or literal at the very end waits for more input: say it has ended.
+            let end: [CChar] = [0]
+            parsed = end.withUnsafeBufferPointer { json_tokener_parse_ex(tokener, $0.baseAddress, 1) }
+        }
         let error = json_tokener_get_error(tokener)
-        let offset = json_tokener_get_parse_end(tokener)
-        if error != json_tokener_success || parsed == nil {
+        let offset = min(json_tokener_get_parse_end(tokener), text.count)
+        if error == json_tokener_success && parsed == nil {
+            throw InputError(.invalidInput, path: "", "expected an object, got null")
+        }
+        guard error == json_tokener_success, let handle = parsed else {
             if let parsed { json_object_put(parsed) }
             let reason: String
             switch error {
@@ -51,17 +63,34 @@ final class JSONDocument {
             }
             throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): \(reason)")
         }
-        guard let handle = parsed else { throw InputError(.invalidJSON, path: nil, "not valid JSON: empty input") }
         return JSONDocument(handle: handle)
     }
 
-    /// Rejects bytes outside strings that strict JSON never has there (`NaN`, `Infinity`, quotes
-    /// other than `"`, comments): json-c would accept some of them.
-    private static func rejectNonJSONTokens(_ text: UnsafeBufferPointer<UInt8>) throws {
+    /// Rejects what strict JSON never has: outside strings, anything but structure, numbers and
+    /// the letters of true/false/null (so `NaN`, `Infinity`, comments, single quotes); inside
+    /// strings, raw control characters; anywhere, UTF-8 that is not well formed (RFC 3629: no
+    /// overlong forms, no surrogates, nothing above U+10FFFF).
+    private static func checkLexically(_ text: UnsafeBufferPointer<UInt8>) throws {
         var inString = false, escaped = false
-        for (offset, byte) in text.enumerated() {
+        var offset = 0
+        let count = text.count
+        func fail(_ what: String) -> InputError {
+            InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): \(what)")
+        }
+        while offset < count {
+            let byte = text[offset]
+            if byte >= 0x80 {
+                guard inString else { throw fail("unexpected byte 0x\(String(byte, radix: 16)) outside a string") }
+                offset += try utf8SequenceLength(text, at: offset) ?? { throw fail("invalid UTF-8") }()
+                escaped = false
+                continue
+            }
             if inString {
+                if byte < 0x20 {
+                    throw fail("raw control character 0x\(String(byte, radix: 16)) in a string (escape it)")
+                }
                 if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                offset += 1
                 continue
             }
             switch byte {
@@ -71,12 +100,34 @@ final class JSONDocument {
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
                  UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "u"),
                  UInt8(ascii: "f"), UInt8(ascii: "a"), UInt8(ascii: "l"), UInt8(ascii: "s"), UInt8(ascii: "n"):
-                continue
+                break
             default:
                 let shown = (32..<127).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
-                throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): unexpected \(shown) (NaN, Infinity, comments and single quotes are not JSON)")
+                throw fail("unexpected \(shown) (NaN, Infinity, comments and single quotes are not JSON)")
             }
+            offset += 1
         }
+    }
+
+    /// Length of the well-formed UTF-8 sequence starting at `k` (lead byte ≥ 0x80), or nil.
+    private static func utf8SequenceLength(_ text: UnsafeBufferPointer<UInt8>, at k: Int) -> Int? {
+        let lead = text[k]
+        let length: Int
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF  // allowed range of the second byte
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0            // no overlong 3-byte forms
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F           // no UTF-16 surrogates
+        case 0xF0: length = 4; low = 0x90            // no overlong 4-byte forms
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F           // nothing above U+10FFFF
+        default: return nil                          // continuation byte, C0/C1 overlong, F5+
+        }
+        guard k + length <= text.count else { return nil }
+        guard text[k + 1] >= low && text[k + 1] <= high else { return nil }
+        for j in 2..<length where text[k + j] < 0x80 || text[k + j] > 0xBF { return nil }
+        return length
     }
 }
 

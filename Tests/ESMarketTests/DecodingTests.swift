@@ -43,6 +43,12 @@ let badInputs: [BadInput] = [
     BadInput(name: "single quotes", document: "{'schema':'esmarket/1'}", code: .invalidJSON, path: nil),
     BadInput(name: "trailing garbage", document: #"{"a":1} x"#, code: .invalidJSON, path: nil),
     BadInput(name: "invalid UTF-8", document: "(bytes set in the test)", code: .invalidJSON, path: nil),
+    BadInput(name: "overlong UTF-8", document: "(bytes set in the test)", code: .invalidJSON, path: nil),
+    BadInput(name: "UTF-8 surrogate", document: "(bytes set in the test)", code: .invalidJSON, path: nil),
+    BadInput(name: "UTF-8 above U+10FFFF", document: "(bytes set in the test)", code: .invalidJSON, path: nil),
+    BadInput(name: "raw tab inside a string", document: "{\"schema\":\"esmarket/1\t\"}", code: .invalidJSON, path: nil),
+    BadInput(name: "bare number document", document: "42", code: .invalidInput, path: ""),
+    BadInput(name: "null document", document: "null", code: .invalidInput, path: ""),
     BadInput(name: "100,000 nested arrays", document: String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000), code: .invalidJSON, path: nil),
     BadInput(name: "root is an array", document: "[1,2]", code: .invalidInput, path: ""),
     BadInput(name: "missing schema", document: #"{"mechanism":"energy_sharing"}"#, code: .invalidInput, path: "schema"),
@@ -103,7 +109,13 @@ let badInputs: [BadInput] = [
 @Test("bad input gives the right error code and path", arguments: badInputs)
 func badInputIsRejected(_ bad: BadInput) throws {
     var bytes = Array(bad.document.utf8)
-    if bad.name == "invalid UTF-8" { bytes = [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D] }  // {"\xC3(":1}
+    switch bad.name {
+    case "invalid UTF-8": bytes = [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D]  // {"\xC3(":1}
+    case "overlong UTF-8": bytes = [0x7B, 0x22, 0xC0, 0xAF, 0x22, 0x3A, 0x31, 0x7D]
+    case "UTF-8 surrogate": bytes = [0x7B, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x3A, 0x31, 0x7D]
+    case "UTF-8 above U+10FFFF": bytes = [0x7B, 0x22, 0xF4, 0x90, 0x80, 0x80, 0x22, 0x3A, 0x31, 0x7D]
+    default: break
+    }
     let reply = bytes.withUnsafeBufferPointer { Service.clear($0) }
     #expect(reply.error == bad.code, "\(bad.name): \(reply.json)")
     #expect(reply.json.contains(#""code":"\#(bad.code.rawValue)""#), "\(reply.json)")

@@ -1,0 +1,43 @@
+"""The examples build, run and print what they promise."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SRC, library_file
+
+
+def test_python_example(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    saved = tmp_path / "case.json"
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "python" / "clear_community.py"),
+                          "--prosumers", "5000", "--seed", "1", "--save", str(saved)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "status:            solved" in text
+    assert "sharing price:" in text and "with the grid:" in text and "timing:" in text
+    assert saved.is_file()
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("pkg-config") is None,
+                    reason="needs cc and pkg-config")
+def test_c_example(tmp_path):
+    libdir = library_file().parent
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "json-c"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    exe = tmp_path / "example"
+    build = subprocess.run(["cc", "-O1", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "include"),
+                            str(REPO / "examples" / "c" / "example.c"), "-o", str(exe),
+                            "-L", str(libdir), "-lesmarket", *flags, f"-Wl,-rpath,{libdir}"],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "status: solved" in run.stdout
+    assert "price" in run.stdout
+    for pid in ("house-1", "house-2", "house-3", "shop", "school"):
+        assert pid in run.stdout

@@ -1,0 +1,28 @@
+"""esmarket: clear energy-sharing markets among prosumers (Python bindings of libesmarket).
+
+    >>> import esmarket
+    >>> problem = esmarket.generate_case("energy_sharing", prosumers=1000, seed=1)
+    >>> result = esmarket.clear(problem)
+    >>> result.status, result.communities[0]["price"]
+
+See README.md next to this package for the library lookup and the Result accessors.
+"""
+from ._api import clear, generate_case, generate_case_json, schema, version
+from ._native import LibraryNotFoundError, find_library, library_path
+from .errors import EsmarketError
+from .result import Result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EsmarketError",
+    "LibraryNotFoundError",
+    "Result",
+    "clear",
+    "find_library",
+    "generate_case",
+    "generate_case_json",
+    "library_path",
+    "schema",
+    "version",
+]

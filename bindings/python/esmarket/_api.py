@@ -1,0 +1,241 @@
+"""clear(), generate_case(), version(), schema()."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+
+from . import _native
+from .errors import EsmarketError
+from .result import Result
+
+Problem = Union[Mapping[str, Any], str, bytes, bytearray, "os.PathLike[str]"]
+ProgressCallback = Callable[[Dict[str, Any]], Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# input
+# ---------------------------------------------------------------------------------------------
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):  # e.g. types.MappingProxyType
+        return dict(value)
+    # numpy arrays and scalars (and anything else with the same protocol)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _find_unencodable(value: Any, path: str = ""):
+    """First (path, reason) of a value that json cannot encode, or None."""
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return p, f"{v!r} is not a finite number (JSON has no NaN or Infinity)"
+        elif isinstance(v, (str, int, bool)) or v is None:
+            continue
+        elif isinstance(v, Mapping):
+            for k in reversed(list(v.keys())):
+                stack.append((v[k], _join(p, k)))
+        elif isinstance(v, (list, tuple)):
+            for i in reversed(range(len(v))):
+                stack.append((v[i], _join(p, i)))
+        else:
+            try:
+                converted = _json_default(v)
+            except TypeError as e:
+                return p, str(e)
+            stack.append((converted, p))
+    return None
+
+
+def _encode_mapping(problem: Mapping[str, Any]) -> bytes:
+    try:
+        text = json.dumps(problem, allow_nan=False, ensure_ascii=False, default=_json_default,
+                          separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError) as e:
+        found = _find_unencodable(problem)
+        if found is None:
+            raise EsmarketError("invalid_input", f"the problem cannot be encoded as JSON: {e}",
+                                path=None) from e
+        path, reason = found
+        raise EsmarketError("invalid_input", reason, path=path) from e
+    return text.encode("utf-8")
+
+
+def _looks_like_json(text: str) -> bool:
+    s = text.lstrip()
+    return s[:1] in ("{", "[")
+
+
+def _problem_bytes(problem: Problem) -> bytes:
+    """The JSON bytes of a problem given as a dict, JSON text (str/bytes) or a file path."""
+    if isinstance(problem, Mapping):
+        data = _encode_mapping(problem)
+    elif isinstance(problem, (bytes, bytearray, memoryview)):
+        data = bytes(problem)
+    elif isinstance(problem, os.PathLike):
+        data = Path(problem).read_bytes()
+    elif isinstance(problem, str):
+        if _looks_like_json(problem):
+            data = problem.encode("utf-8", errors="surrogatepass")
+        elif "\n" not in problem and len(problem) < 4096 and os.path.isfile(problem):
+            data = Path(problem).read_bytes()
+        elif ("\n" not in problem and problem.strip() == problem and
+              problem.lower().endswith(".json")):
+            raise FileNotFoundError(f"problem file not found: {problem}")
+        else:
+            # Neither a file nor something that starts like a JSON document: hand it to the
+            # library, which reports exactly what is wrong with it (invalid_json + offset).
+            data = problem.encode("utf-8", errors="surrogatepass")
+    else:
+        raise TypeError("problem must be a dict, a JSON string, bytes or a path, not "
+                        f"{type(problem).__name__}")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise EsmarketError("invalid_json", f"the input contains a NUL byte at offset {nul}",
+                            path=None)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+# ---------------------------------------------------------------------------------------------
+def _error_from(rc: int, text: Optional[str]) -> EsmarketError:
+    fallback = _native.RETURN_CODE_NAMES.get(rc, "internal")
+    if text is None:
+        return EsmarketError(fallback, f"esmarket returned code {rc} and no error document",
+                             return_code=rc)
+    try:
+        doc = json.loads(text)
+        err = doc["error"]
+        return EsmarketError(str(err.get("code") or fallback), str(err.get("message") or ""),
+                             path=err.get("path"), document=doc, return_code=rc)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return EsmarketError(fallback, f"esmarket returned code {rc} with an unreadable error "
+                             f"document: {text[:200]!r}", return_code=rc)
+
+
+def _document_from(rc: int, text: Optional[str], what: str) -> Dict[str, Any]:
+    if rc != _native.ESM_OK:
+        raise _error_from(rc, text)
+    if text is None:
+        raise EsmarketError("internal", f"{what} returned ESM_OK without a document",
+                            return_code=rc)
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise EsmarketError("internal", f"{what} returned a document that is not JSON: {e}",
+                            return_code=rc) from e
+    if not isinstance(doc, dict):
+        raise EsmarketError("internal", f"{what} returned a JSON {type(doc).__name__}, "
+                            "not an object", return_code=rc)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# public functions
+# ---------------------------------------------------------------------------------------------
+def version() -> str:
+    """Version of the loaded libesmarket, "MAJOR.MINOR.PATCH"."""
+    return _native.library().esm_version().decode("utf-8")
+
+
+def schema() -> str:
+    """Schema name of the documents the library reads and writes ("esmarket/1")."""
+    return _native.library().esm_schema().decode("utf-8")
+
+
+def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> Result:
+    """Clears a market.
+
+    problem:  the problem document as a dict, as JSON text (str or bytes), or the path (str or
+              pathlib.Path) of a JSON file.
+    progress: optional callable receiving each progress event as a dict
+              ({"event": "start"|"iteration"|"done", "mechanism": ..., "iteration": k, ...});
+              returning a truthy value asks the solver to stop (the result's status is then
+              "interrupted"). An exception raised by the callback stops the solve and is
+              re-raised from clear() once the library has returned.
+
+    Returns a Result (whatever its status: "solved", "infeasible", "interrupted", ...). Raises
+    EsmarketError when the library reports an error document (invalid_json, invalid_input,
+    unsupported, internal).
+    """
+    data = _problem_bytes(problem)
+    if progress is None:
+        rc, text = _native.call_with_output("esm_clear", data)
+        return Result(_document_from(rc, text, "esm_clear"))
+
+    if not callable(progress):
+        raise TypeError("progress must be callable")
+    failure: list = []
+
+    def on_event(event: bytes) -> int:
+        if failure:
+            return 1
+        try:
+            raw = event.decode("utf-8", errors="replace") if event is not None else "{}"
+            return 1 if progress(json.loads(raw)) else 0
+        except BaseException as e:  # noqa: BLE001 - nothing may propagate through C frames
+            failure.append(e)
+            return 1
+
+    rc, text = _native.clear_with_progress(data, on_event)
+    if failure:
+        raise failure[0]
+    return Result(_document_from(rc, text, "esm_clear_with_progress"))
+
+
+def _case_spec(mechanism: str, prosumers: Optional[int], seed: Optional[int],
+               feeder: Optional[str], communities: Optional[int], periods: Optional[int],
+               extra: Dict[str, Any]) -> Dict[str, Any]:
+    spec: Dict[str, Any] = {"mechanism": mechanism, "prosumers": prosumers, "seed": seed,
+                            "feeder": feeder, "communities": communities, "periods": periods}
+    spec.update(extra)
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+def generate_case_json(mechanism: str = "energy_sharing", *, prosumers: Optional[int] = None,
+                       seed: Optional[int] = None, feeder: Optional[str] = None,
+                       communities: Optional[int] = None, periods: Optional[int] = None,
+                       **extra: Any) -> str:
+    """Like generate_case but returns the problem document as the library's JSON text
+    (byte-identical for the same specification on every machine)."""
+    spec = _case_spec(mechanism, prosumers, seed, feeder, communities, periods, extra)
+    rc, text = _native.call_with_output("esm_generate_case", _encode_mapping(spec))
+    if rc != _native.ESM_OK:
+        raise _error_from(rc, text)
+    if text is None:
+        raise EsmarketError("internal", "esm_generate_case returned ESM_OK without a document",
+                            return_code=rc)
+    return text
+
+
+def generate_case(mechanism: str = "energy_sharing", *, prosumers: Optional[int] = None,
+                  seed: Optional[int] = None, feeder: Optional[str] = None,
+                  communities: Optional[int] = None, periods: Optional[int] = None,
+                  **extra: Any) -> Dict[str, Any]:
+    """Generates a complete problem document (a dict) from a case specification (api.md §6).
+
+    Builds the specification {"mechanism", "prosumers", "seed", "feeder", "communities",
+    "periods", **extra} (None values omitted) and calls esm_generate_case. The same
+    specification always gives the same problem.
+
+        >>> problem = generate_case("energy_sharing", feeder="ieee123", prosumers=5000, seed=1)
+        >>> clear(problem).status
+        'solved'
+    """
+    text = generate_case_json(mechanism, prosumers=prosumers, seed=seed, feeder=feeder,
+                              communities=communities, periods=periods, **extra)
+    return _document_from(_native.ESM_OK, text, "esm_generate_case")
