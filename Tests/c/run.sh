@@ -58,6 +58,17 @@ else
     failed=$((failed + 1))
 fi
 
+echo "== linkage of libesmarket.so"
+# The Swift runtime is linked statically: only system libraries may be needed at load time.
+others=$(ldd "$LIBDIR/libesmarket.so" | awk '{print $1}' | grep -v -E '^(linux-vdso\.so|/lib64/ld-linux|libc\.so|libm\.so|libstdc\+\+\.so|libgcc_s\.so|libjson-c\.so)' || true)
+if [ -z "$others" ]; then
+    echo "PASS libesmarket.so needs only libc, libm, libstdc++, libgcc_s and libjson-c"
+    passed=$((passed + 1))
+else
+    echo "FAIL libesmarket.so needs other libraries: $others"
+    failed=$((failed + 1))
+fi
+
 echo "== Tests/c/test_capi"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
