@@ -102,6 +102,25 @@ extension SharingParticipant {
                                gridBuyKW: 0, gridSellKW: 0)
     }
 
+    /// Slope d(export)/d(price) of the strategic response at a price between breakpoints:
+    /// `1/a` when the grid absorbs the change, `0` when production sits at a bound,
+    /// `1/(c + a)` when production follows the price.
+    public func strategicSlope(price w: Double, impact a: Double, band: RetailBand) -> Double {
+        let hLo = b + c * pMin + a * (pMin - demand)
+        let hHi = b + c * pMax + a * (pMax - demand)
+        let nuFree: Double
+        if w <= hLo {
+            nuFree = w - a * (pMin - demand)
+        } else if w >= hHi {
+            nuFree = w - a * (pMax - demand)
+        } else {
+            nuFree = (c * w + a * b + a * c * demand) / (c + a)
+        }
+        if nuFree < band.sell || nuFree > band.buy { return 1 / a }
+        if w <= hLo || w >= hHi { return 0 }
+        return 1 / (c + a)
+    }
+
     /// Prices at which the strategic response changes regime (at most four).
     public func breakpoints(impact a: Double, band: RetailBand) -> [Double] {
         let h = { (nu: Double) in nu + a * self.surplus(atMarginalValue: nu) }
@@ -114,6 +133,35 @@ extension SharingParticipant {
     public func priceTakingResponse(price w: Double) -> SharingDecision {
         let p = production(atMarginalValue: w)
         return SharingDecision(marginalValue: w, flexKW: p, sharedExportKW: p - demand, gridBuyKW: 0, gridSellKW: 0)
+    }
+
+    /// Export of a price-taking prosumer as a curve of the price: `production(π) − demand` inside
+    /// the retail band, continued outside it with slope `steepness` (at the band's ends the
+    /// response is vertical: the grid absorbs any amount). Requires `c > 0` or `pMin = pMax`.
+    public func priceTakingCurve(band: RetailBand, steepness: Double) -> ResponseCurve {
+        var points = [band.sell, band.buy]
+        if c > 0 {
+            for kink in [b + c * pMin, b + c * pMax] where kink > band.sell && kink < band.buy { points.append(kink) }
+        }
+        points.sort()
+        var events: [(price: Double, change: Double)] = []
+        var previous = steepness
+        for k in points.indices where k == 0 || points[k] > points[k - 1] {
+            var next = k + 1
+            while next < points.count && points[next] == points[k] { next += 1 }
+            let slope: Double
+            if next < points.count {
+                let middle = 0.5 * (points[k] + points[next])
+                let p = production(atMarginalValue: middle)
+                slope = c > 0 && p > pMin && p < pMax ? 1 / c : 0
+            } else {
+                slope = steepness
+            }
+            events.append((points[k], slope - previous))
+            previous = slope
+        }
+        return ResponseCurve(anchorValue: surplus(atMarginalValue: band.sell), leftSlope: steepness,
+                             rightSlope: steepness, events: events)
     }
 
     /// Cost of trading only with the utility (no sharing): the individual-rationality benchmark.

@@ -17,9 +17,9 @@ func sharingDocument(prosumers: String = #"[{"id":"p1","loadKW":2,"flex":{"maxKW
 
 let feeder = #"{"baseKV":4.16,"substationBus":"0","buses":[{"id":"0"},{"id":"1","pLoadKW":10},{"id":"2"}],"lines":[{"id":"L1","from":"0","to":"1","rOhm":0.1,"xOhm":0.1},{"id":"L2","from":"1","to":"2","rOhm":0.1,"xOhm":0.1}]}"#
 
-func twoLayerDocument(network: String = feeder, communities: String = #"[{"id":"c1","bus":"1","sensitivity":0.1}]"#,
+func twoLayerDocument(mechanism: String = "two_layer", network: String = feeder, communities: String = #"[{"id":"c1","bus":"1","sensitivity":0.1}]"#,
                       prosumers: String = #"[{"id":"p1","community":"c1","loadKW":2}]"#) -> String {
-    #"{"schema":"esmarket/1","mechanism":"two_layer","network":\#(network),"grid":{"buyPrice":1,"sellPrice":0.2},"communities":\#(communities),"prosumers":\#(prosumers)}"#
+    #"{"schema":"esmarket/1","mechanism":"\#(mechanism)","network":\#(network),"grid":{"buyPrice":1,"sellPrice":0.2},"communities":\#(communities),"prosumers":\#(prosumers)}"#
 }
 
 func conicDocument(_ conic: String) -> String {
@@ -97,7 +97,7 @@ let badInputs: [BadInput] = [
     BadInput(name: "negative resistance", document: twoLayerDocument(network: #"{"baseKV":4.16,"substationBus":"0","buses":[{"id":"0"},{"id":"1"}],"lines":[{"id":"a","from":"0","to":"1","rOhm":-1,"xOhm":1}]}"#), code: .invalidInput, path: "network.lines[0].rOhm"),
     BadInput(name: "unknown builtin feeder", document: twoLayerDocument(network: #"{"builtin":"ieee999"}"#), code: .invalidInput, path: "network.builtin"),
     BadInput(name: "builtin override vMinPu above vMaxPu", document: twoLayerDocument(network: #"{"builtin":"ieee33bw","vMinPu":1.06}"#, communities: #"[{"id":"c1","bus":"5","sensitivity":0.1}]"#), code: .invalidInput, path: "network.vMaxPu"),
-    BadInput(name: "valid two_layer not implemented yet", document: twoLayerDocument(), code: .unsupported, path: "mechanism"),
+    BadInput(name: "valid two_layer_voltage not implemented yet", document: twoLayerDocument(mechanism: "two_layer_voltage"), code: .unsupported, path: "mechanism"),
     BadInput(name: "conic cone sizes", document: conicDocument(#"{"q":[1],"A":{"m":1,"n":1,"colptr":[0,1],"rowval":[0],"nzval":[1]},"b":[1],"cones":[{"type":"nonneg","dim":2}]}"#), code: .invalidInput, path: "conic.cones"),
     BadInput(name: "conic P below diagonal", document: conicDocument(#"{"P":{"m":2,"n":2,"colptr":[0,2,2],"rowval":[0,1],"nzval":[1,1]},"q":[1,1],"A":{"m":1,"n":2,"colptr":[0,1,1],"rowval":[0],"nzval":[1]},"b":[1],"cones":[{"type":"zero","dim":1}]}"#), code: .invalidInput, path: "conic.P.rowval[1]"),
     BadInput(name: "conic row out of range", document: conicDocument(#"{"q":[1],"A":{"m":1,"n":1,"colptr":[0,1],"rowval":[3],"nzval":[1]},"b":[1],"cones":[{"type":"zero","dim":1}]}"#), code: .invalidInput, path: "conic.A.rowval[0]"),
