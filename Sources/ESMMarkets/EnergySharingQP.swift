@@ -105,11 +105,11 @@ struct EnergySharingQP {
 extension EnergySharingQP {
     /// Solves the QP with the interior-point solver. Its tolerances measure the whole problem
     /// (gaps relative to a total cost that grows with the number of prosumers) while the
-    /// caller's `tolerance` is per price, so the solver runs 1e5 times tighter (1e-13 by default):
+    /// caller's `tolerance` is per price, so the solver runs 1e6 times tighter (1e-14 by default):
     /// what it takes for prices to 1e-8 and quantities to 1e-5 kW with 10,000 prosumers.
     func solve() throws -> Solution {
         var settings = SolverSettings()
-        let internalTolerance = max(tolerance * 1e-5, 1e-14)
+        let internalTolerance = max(tolerance * 1e-6, 1e-14)
         settings.gapAbsTolerance = internalTolerance
         settings.gapRelTolerance = internalTolerance
         settings.feasibilityTolerance = internalTolerance

@@ -122,7 +122,13 @@ enum TwoLayer {
                 communityColumns["injectionKW"]![row] = injection
                 communityColumns["operatorSurplus"]![row] = (outcome.upperPrices[i] - eq.price) * eq.exportKW
                 exportsAtBus[instance.buses[i]] += eq.exportKW
-                residual = max(residual, market.equilibriumResidual(price: eq.price, decisions: eq.decisions))
+                // The community's own equilibrium at the intercept it faces, and the coupling
+                // rule: its price is the upper price (Mode A) or its intercept is (Mode B).
+                var facing = market
+                facing.clearing = .intercept(eq.price + market.sensitivity * eq.exportKW)
+                residual = max(residual, facing.equilibriumResidual(price: eq.price, decisions: eq.decisions))
+                let coupled = instance.modes[i] == .lamPriceEqualsDLMP ? eq.price : eq.price + market.sensitivity * eq.exportKW
+                residual = max(residual, abs(coupled - outcome.upperPrices[i]))
             }
             // Sharing-induced line flows: minus the subtree's export, in each line's orientation.
             let subtree = tree.subtreeSums(exportsAtBus)

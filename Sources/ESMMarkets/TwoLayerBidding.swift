@@ -33,27 +33,43 @@ struct TwoLayerBidding {
 
         let band = markets.first?.band ?? RetailBand(sell: 0, buy: 1)
         let demand = markets.reduce(0.0) { $0 + $1.participants.reduce(0.0) { $0 + abs($1.demand) } }
-        let balanceTolerance = 1e-6 * max(demand, 1)
+        // §4 step 4 with the spec's 1e-6 replaced by options.tolerance (1e-8 by default): the
+        // spec's defaults let a congestion price of 1e-4 survive on a line with 1 kW of slack,
+        // too loose for prices that agree with the exact clearing to 1e-6.
+        let balanceTolerance = options.tolerance * max(demand, 1)
         let slacknessTolerance = balanceTolerance * max(abs(band.buy), 1)
         let priceTolerance = options.tolerance
         let maxIterations = options.maxIterations ?? 100_000
 
-        var lambda = 0.5 * (band.buy + band.sell)
-        var muUp = [Double](repeating: 0, count: instance.exportLimits.count)
-        var muDown = muUp
+        // Prices z = (λ, μ⁺, μ⁻); the ascent posts prices at the extrapolated point y (Nesterov
+        // momentum, restarted whenever it stops pointing uphill — O'Donoghue & Candès), which
+        // §4 allows as long as the stopping tests stay those of step 4.
+        let lineCount = instance.exportLimits.count
+        var lambda = 0.5 * (band.buy + band.sell), lambdaBefore = lambda
+        var muUp = [Double](repeating: 0, count: lineCount), muDown = muUp
+        var muUpBefore = muUp, muDownBefore = muDown
+        var momentum = 1.0
         var previous: [Double]? = nil
         var growth = 0, lastViolation = Double.infinity
         var iteration = 0
         var exports = [Double](repeating: 0, count: k)
         var busPrices = [Double](repeating: lambda, count: tree.parent.count)
         var status = ResultStatus.iterationLimit
+        var postedUp = muUp, postedDown = muDown
         while iteration < maxIterations {
             iteration += 1
+            let nextMomentum = 0.5 * (1 + (1 + 4 * momentum * momentum).squareRoot())
+            let beta = (momentum - 1) / nextMomentum
+            let postedLambda = lambda + beta * (lambda - lambdaBefore)
+            for line in limited {
+                postedUp[line] = max(0, muUp[line] + beta * (muUp[line] - muUpBefore[line]))
+                postedDown[line] = max(0, muDown[line] + beta * (muDown[line] - muDownBefore[line]))
+            }
             // 1. Prices, one pre-order pass.
-            busPrices[tree.root] = lambda
+            busPrices[tree.root] = postedLambda
             for bus in tree.order where tree.parent[bus] >= 0 {
                 let line = tree.parentLine[bus]
-                busPrices[bus] = busPrices[tree.parent[bus]] + muUp[line] - muDown[line]
+                busPrices[bus] = busPrices[tree.parent[bus]] + postedUp[line] - postedDown[line]
             }
             let prices = instance.buses.map { busPrices[$0] }
             // 2. Community answers.
@@ -61,15 +77,15 @@ struct TwoLayerBidding {
             // 3. Residuals: imbalance, flows f_l = −(exports below l), violations, slackness.
             let imbalance = exports.reduce(0, +)
             var violation = 0.0, slackness = 0.0
-            var flows = [Double](repeating: 0, count: instance.exportLimits.count)
+            var flows = [Double](repeating: 0, count: lineCount)
             for line in limited {
                 guard let range = instance.exportLimits[line] else { continue }
                 let subtreeExport = below[lineBus[line]].reduce(0.0) { $0 + exports[$1] }
                 flows[line] = -subtreeExport
                 violation = max(violation, subtreeExport - range.upperBound, range.lowerBound - subtreeExport)
                 // μ⁺ prices f ≤ −low (flow into the subtree), μ⁻ prices −f ≤ high.
-                slackness = max(slackness, muUp[line] * (-range.lowerBound - flows[line]),
-                                muDown[line] * (range.upperBound + flows[line]))
+                slackness = max(slackness, postedUp[line] * (-range.lowerBound - flows[line]),
+                                postedDown[line] * (range.upperBound + flows[line]))
             }
             let priceChange = previous.map { zip($0, prices).reduce(0.0) { max($0, abs($1.0 - $1.1)) } } ?? .infinity
             previous = prices
@@ -84,22 +100,39 @@ struct TwoLayerBidding {
                 status = .solved
                 break
             }
-            // Safeguard: halve the steps when the residuals grow three times in a row.
+            // Safeguard (§4): when the residuals grow three times in a row, drop the momentum;
+            // if they still grow without it, halve the steps.
             let size = abs(imbalance) + max(violation, 0)
             growth = size > lastViolation ? growth + 1 : 0
             lastViolation = size
+            var restart = false
             if growth >= 3 {
-                step *= 0.5
+                if momentum > 1 { restart = true } else { step *= 0.5 }
                 growth = 0
             }
-            // 5. Projected dual ascent. With F the limit on the flow into the subtree (export
-            // ≥ −F) and on the flow out of it (export ≤ F).
-            lambda -= step * imbalance
+            // 5. Projected dual ascent from the posted prices: a surplus lowers λ, a flow over
+            // its limit raises that direction's congestion price.
+            let newLambda = postedLambda - step * imbalance
+            var uphill = (newLambda - lambda) * -imbalance
+            lambdaBefore = lambda
+            lambda = newLambda
             for line in limited {
                 guard let range = instance.exportLimits[line] else { continue }
-                muUp[line] = max(0, muUp[line] + step * (flows[line] + range.lowerBound))
-                muDown[line] = max(0, muDown[line] + step * (-flows[line] - range.upperBound))
+                let gradientUp = flows[line] + range.lowerBound, gradientDown = -flows[line] - range.upperBound
+                let newUp = max(0, postedUp[line] + step * gradientUp)
+                let newDown = max(0, postedDown[line] + step * gradientDown)
+                uphill += (newUp - muUp[line]) * gradientUp + (newDown - muDown[line]) * gradientDown
+                muUpBefore[line] = muUp[line]
+                muDownBefore[line] = muDown[line]
+                muUp[line] = newUp
+                muDown[line] = newDown
             }
+            momentum = uphill < 0 || restart ? 1 : nextMomentum
+        }
+        // The last posted prices are the outcome.
+        for line in limited {
+            muUp[line] = postedUp[line]
+            muDown[line] = postedDown[line]
         }
         let upper = instance.buses.map { busPrices[$0] }
         let equilibria = upper.indices.map { instance.respond($0, upperPrice: upper[$0]) }

@@ -15,7 +15,11 @@
 // Predictor: d = residuals, d_s = s (= W(λ ⊘ λ∘λ)), d_κ = τκ. Corrector: d = (1 − σ)·residuals
 // with σ = (1 − α_aff)³, d_s = W(λ ⊘ (λ∘λ + (W⁻¹Δs_a)∘(WΔz_a) − σμe)), d_κ = τκ + Δτ_aΔκ_a − σμ.
 
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 @inline(__always)
 func monotonicSeconds() -> Double {
@@ -71,6 +75,9 @@ public final class ConicSolver {
     private let rhs: Workspace, sol: Workspace, sol1: Workspace
     private let dsRHS: Workspace, t1: Workspace, t2: Workspace, t3: Workspace, tn: Workspace
     private var tau = 1.0, kappa = 1.0, dtau = 0.0, dkappa = 0.0, rtau = 0.0
+    // The iterate closest to the stopping criteria so far, restored if the solve ends early.
+    private let bestX: Workspace, bestS: Workspace, bestZ: Workspace
+    private var bestTau = 1.0, bestKappa = 1.0, bestMerit = Double.infinity
 
     /// Entries of the KKT upper triangle and of the strict lower triangle of its factor L.
     public var kktNonzeros: Int { kkt.nnzKKT }
@@ -109,6 +116,7 @@ public final class ConicSolver {
         px = Workspace(n); ax = Workspace(m); atz = Workspace(n)
         rhs = Workspace(n + m); sol = Workspace(n + m); sol1 = Workspace(n + m)
         dsRHS = Workspace(m); t1 = Workspace(m); t2 = Workspace(m); t3 = Workspace(m); tn = Workspace(n)
+        bestX = Workspace(n); bestS = Workspace(m); bestZ = Workspace(m)
         for j in 0..<n { q.buffer[j] = qs[j]; dInv.buffer[j] = 1 / eq.d[j] }
         for i in 0..<m { b.buffer[i] = bs[i]; eInv.buffer[i] = 1 / eq.e[i] }
         userQNorm = userQ.withUnsafeBufferPointer { normInf($0) }
@@ -158,7 +166,9 @@ public final class ConicSolver {
         return nil
     }
 
-    /// Replaces q (same length, finite); the next `solve()` uses it.
+    /// Replaces q (same length, finite); the next `solve()` uses it. The equilibration computed
+    /// at setup (including the cost scale) is kept, so the KKT pattern and its symbolic
+    /// factorization are reused as they are.
     public func update(q newQ: [Double]) throws {
         guard newQ.count == n else {
             throw ConicSolverError(field: "q", message: "q has \(newQ.count) entries, \(n) required")
@@ -171,7 +181,7 @@ public final class ConicSolver {
         userQNorm = newQ.withUnsafeBufferPointer { normInf($0) }
     }
 
-    /// Replaces b (same length, finite); the next `solve()` uses it.
+    /// Replaces b (same length, finite); the next `solve()` uses it (setup reused as for q).
     public func update(b newB: [Double]) throws {
         guard newB.count == m else {
             throw ConicSolverError(field: "b", message: "b has \(newB.count) entries, \(m) required")
@@ -285,6 +295,41 @@ public final class ConicSolver {
         return fallback
     }
 
+    /// How far the iterate is from the full stopping criteria (≤ 1 means solved).
+    private func merit(_ meas: Measures) -> Double {
+        let gap = min(meas.gapAbs / settings.gapAbsTolerance, meas.gapRel / settings.gapRelTolerance)
+        return max(meas.primalResidual / settings.feasibilityTolerance,
+                   meas.dualResidual / settings.feasibilityTolerance, gap)
+    }
+
+    private func saveBest(_ meas: Measures) {
+        let value = merit(meas)
+        if !(value < bestMerit) { return }
+        bestMerit = value
+        for j in 0..<n { bestX.buffer[j] = x.buffer[j] }
+        for i in 0..<m { bestS.buffer[i] = s.buffer[i]; bestZ.buffer[i] = z.buffer[i] }
+        bestTau = tau
+        bestKappa = kappa
+    }
+
+    /// Ends a solve that did not meet the full tolerances: back to the best iterate seen (if
+    /// the current one is worse), then the reduced tolerances decide between a reduced-accuracy
+    /// status and `fallback`.
+    private func finishEarly(_ meas: inout Measures, fallback: ConicStatus) -> ConicStatus {
+        let now = reducedStatus(meas, fallback: fallback)
+        if now.isInfeasible { return now }
+        let current = merit(meas)
+        if bestMerit < current || !current.isFinite {
+            for j in 0..<n { x.buffer[j] = bestX.buffer[j] }
+            for i in 0..<m { s.buffer[i] = bestS.buffer[i]; z.buffer[i] = bestZ.buffer[i] }
+            tau = bestTau
+            kappa = bestKappa
+            meas = computeResiduals()
+            return reducedStatus(meas, fallback: fallback)
+        }
+        return now
+    }
+
     // MARK: - Newton step
 
     /// Solves the Newton system for the right-hand side (`residualScale`·residuals, d_s in
@@ -389,10 +434,12 @@ public final class ConicSolver {
         var lastStep = 0.0
         var shortSteps = 0
         var meas = computeResiduals()
+        bestMerit = .infinity
+        saveBest(meas)
         let full = fullTolerances
         while true {
             if !(meas.pobj.isFinite && meas.dobj.isFinite && meas.mu.isFinite && tau.isFinite && kappa.isFinite) {
-                status = .numericalError
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "non-finite iterate"
                 break
             }
@@ -400,12 +447,12 @@ public final class ConicSolver {
             if isPrimalInfeasible(full.infeas) { status = .primalInfeasible; break }
             if isDualInfeasible(full.infeas) { status = .dualInfeasible; break }
             if iteration >= settings.maxIterations {
-                status = reducedStatus(meas, fallback: .iterationLimit)
+                status = finishEarly(&meas, fallback: .iterationLimit)
                 break
             }
             let elapsed = monotonicSeconds() - start
             if elapsed > settings.timeLimitSeconds {
-                status = reducedStatus(meas, fallback: .timeLimit)
+                status = finishEarly(&meas, fallback: .timeLimit)
                 break
             }
             if let callback = onIteration {
@@ -419,13 +466,13 @@ public final class ConicSolver {
 
             // Scaling and factorization.
             if !cones.updateScaling(s: UnsafeBufferPointer(s), z: UnsafeBufferPointer(z)) {
-                status = reducedStatus(meas, fallback: .numericalError)
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "iterate left the cone"
                 break
             }
             kkt.setConeBlock(cones)
             if !kkt.factor() {
-                status = reducedStatus(meas, fallback: .numericalError)
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "KKT factorization failed"
                 break
             }
@@ -437,7 +484,7 @@ public final class ConicSolver {
             let dsRHS = self.dsRHS.buffer
             for i in 0..<m { dsRHS[i] = s[i] }
             if !newtonDirection(residualScale: 1, dkappaRHS: tau * kappa) {
-                status = reducedStatus(meas, fallback: .numericalError)
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "non-finite Newton direction"
                 break
             }
@@ -459,7 +506,7 @@ public final class ConicSolver {
             cones.mulW(UnsafeBufferPointer(t2), dsRHS)
             let dkappaRHS = tau * kappa + dtau * dkappa - sigma * mu
             if !newtonDirection(residualScale: 1 - sigma, dkappaRHS: dkappaRHS) {
-                status = reducedStatus(meas, fallback: .numericalError)
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "non-finite Newton direction"
                 break
             }
@@ -472,11 +519,12 @@ public final class ConicSolver {
             tau += alpha * dtau
             kappa += alpha * dkappa
             meas = computeResiduals()
+            saveBest(meas)
 
             if alpha < settings.minStepLength { shortSteps += 1 } else { shortSteps = 0 }
             if shortSteps >= 3 || alpha == 0 {
                 if isSolved(meas, full) { status = .solved; break }
-                status = reducedStatus(meas, fallback: .numericalError)
+                status = finishEarly(&meas, fallback: .numericalError)
                 message = "insufficient progress"
                 break
             }
@@ -573,14 +621,31 @@ public final class ConicSolver {
 
 /// Solves `problem` in one call. Invalid input gives status `numericalError` with the reason in
 /// `message` (use `ConicSolver(problem:settings:)` to get the structured `ConicSolverError`).
+/// With `integers`, the binaries are handled by `solveMixedInteger` (default branch-and-bound
+/// settings around `settings`) and `onIteration` is called once per node, with `iteration` the
+/// node count, `primalObjective` the incumbent (greatestFiniteMagnitude before one exists) and
+/// `dualObjective` the best bound.
 public func solveConic(_ problem: ConicProblem, settings: SolverSettings = SolverSettings(),
                        onIteration: ((ConicIterationInfo) -> Bool)? = nil) -> ConicSolution {
+    if !problem.integers.isEmpty {
+        var bb = BranchAndBoundSettings()
+        bb.solver = settings
+        bb.timeLimitSeconds = settings.timeLimitSeconds
+        let progress: ((BranchAndBoundProgress) -> Bool)? = onIteration.map { callback in
+            { p in
+                callback(ConicIterationInfo(iteration: p.nodes, primalObjective: p.incumbentObjective,
+                                            dualObjective: p.bestBound, primalResidual: 0, dualResidual: 0,
+                                            mu: 0, tau: 1, kappa: 0, stepLength: 0, elapsedSeconds: p.elapsedSeconds))
+            }
+        }
+        return solveMixedInteger(problem, settings: bb, onProgress: progress).conicSolution
+    }
     do {
         let solver = try ConicSolver(problem: problem, settings: settings)
         solver.onIteration = onIteration
         return solver.solve()
     } catch {
-        let n = max(problem.q.count, 0), m = max(problem.b.count, 0)
+        let n = problem.q.count, m = problem.b.count
         return ConicSolution(status: .numericalError, x: [Double](repeating: 0, count: n),
                              y: [Double](repeating: 0, count: m), s: [Double](repeating: 0, count: m),
                              objective: 0, iterations: 0, solveSeconds: 0, primalResidual: 0, dualResidual: 0,

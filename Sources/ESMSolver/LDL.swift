@@ -336,9 +336,10 @@ public final class QuasiDefiniteLDL {
 
     /// Solves K x = b (original coordinates; `b` and `x` of length n, may not alias) with up to
     /// `refinementSteps` steps of iterative refinement against K without static regularization,
-    /// stopping once ‖r‖∞ ≤ `absTol` + `relTol`·‖b‖∞ or a step stops improving the residual.
+    /// stopping once ‖r‖∞ ≤ `absTol` + `relTol`·‖b‖∞, or once a step reduces the residual by
+    /// less than `stopRatio` (a step that does not reduce it at all is undone).
     func solve(_ b: UnsafeBufferPointer<Double>, _ x: UnsafeMutableBufferPointer<Double>,
-               refinementSteps: Int, absTol: Double, relTol: Double) {
+               refinementSteps: Int, absTol: Double, relTol: Double, stopRatio: Double = 5) {
         let n = self.n
         rhsPerm.withUnsafeMutableBufferPointer { bp in
         work.withUnsafeMutableBufferPointer { xp in
@@ -361,8 +362,10 @@ public final class QuasiDefiniteLDL {
                         for k in 0..<n { xp[k] = c[k] }
                         break
                     }
+                    let improvement = rNorm / newNorm
                     rNorm = newNorm
                     step += 1
+                    if improvement < stopRatio { break }   // converging too slowly to be worth it
                 }
             }
             for k in 0..<n { x[p[k]] = xp[k] }

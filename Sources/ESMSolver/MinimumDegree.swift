@@ -9,149 +9,216 @@
 // where the set differences |L_e \ L_p| are counted in one sweep over L_p. Elements whose
 // variables are all in L_p are absorbed into p (aggressive absorption). Rows denser than
 // 10·√n are set aside at the start and ordered last. Supervariable detection is not done.
-// Setup-time code: it allocates freely.
+// Setup-time code: all lists live in one integer pool, compacted when it fills up.
 
 enum MinimumDegreeOrdering {
+    private enum State: UInt8 { case variable, element, absorbed, dense }
+
     /// A fill-reducing elimination order of the symmetric `n`×`n` pattern given by the entries
     /// `(rowval[k], column)` of a CSC pattern (either triangle or both; the diagonal is ignored).
     /// Returns `perm` with `perm[k]` = the original index eliminated k-th.
+    ///
+    /// Storage: one pool `iw` of node lists. A variable's list holds its `elen` adjacent elements
+    /// followed by its adjacent variables; an element's list holds its variables. Lists only
+    /// shrink when rewritten in place; a new element's list is appended at the end of the pool,
+    /// which is compacted when full.
     static func order(n: Int, colptr: [Int], rowval: [Int]) -> [Int] {
         if n == 0 { return [] }
-        // Full adjacency without diagonal or duplicates.
-        var adjacency = [[Int]](repeating: [], count: n)
+        // Symmetric adjacency without diagonal or duplicates, in CSR form.
+        var degree = [Int](repeating: 0, count: n)
+        for j in 0..<n {
+            for k in colptr[j]..<colptr[j + 1] where rowval[k] != j {
+                degree[rowval[k]] += 1
+                degree[j] += 1
+            }
+        }
+        var start = [Int](repeating: 0, count: n)
+        var total = 0
+        for i in 0..<n { start[i] = total; total += degree[i] }
+        var len = [Int](repeating: 0, count: n)
+        var iw = [Int](repeating: 0, count: max(2 * total + 2 * n, 16))
+        var mark = [Int](repeating: -1, count: n)
         for j in 0..<n {
             for k in colptr[j]..<colptr[j + 1] {
                 let i = rowval[k]
                 if i == j { continue }
-                adjacency[i].append(j)
-                adjacency[j].append(i)
+                iw[start[i] + len[i]] = j; len[i] += 1
+                iw[start[j] + len[j]] = i; len[j] += 1
             }
         }
-        var stamp = [Int](repeating: -1, count: n)
+        // Deduplicate each list in place.
         for i in 0..<n {
-            var unique = [Int]()
-            unique.reserveCapacity(adjacency[i].count)
-            for v in adjacency[i] where stamp[v] != i { stamp[v] = i; unique.append(v) }
-            adjacency[i] = unique
+            var w = start[i]
+            for r in start[i]..<(start[i] + len[i]) {
+                let v = iw[r]
+                if mark[v] != i { mark[v] = i; iw[w] = v; w += 1 }
+            }
+            len[i] = w - start[i]
+            degree[i] = len[i]
         }
+        var pfree = total
+        var elen = [Int](repeating: 0, count: n)
+        var state = [State](repeating: .variable, count: n)
 
-        var dense = [Bool](repeating: false, count: n)
+        // Dense rows are ordered last and take no part in the elimination.
         let denseThreshold = max(16, Int(10.0 * Double(n).squareRoot()))
         var denseNodes = [Int]()
-        for i in 0..<n where adjacency[i].count > denseThreshold && n > denseThreshold {
-            dense[i] = true
-            denseNodes.append(i)
-        }
-        if !denseNodes.isEmpty {
-            for i in 0..<n { adjacency[i].removeAll { dense[$0] } }
+        if n > denseThreshold {
+            for i in 0..<n where len[i] > denseThreshold { state[i] = .dense; denseNodes.append(i) }
+            if !denseNodes.isEmpty {
+                for i in 0..<n where state[i] == .variable {
+                    var w = start[i]
+                    for r in start[i]..<(start[i] + len[i]) where state[iw[r]] != .dense { iw[w] = iw[r]; w += 1 }
+                    len[i] = w - start[i]
+                    degree[i] = len[i]
+                }
+            }
         }
 
-        var elements = [[Int]](repeating: [], count: n)   // E_i for variables
-        var members = [[Int]](repeating: [], count: n)    // L_e for elements
-        var eliminated = dense                            // dense nodes never enter the graph
-        var absorbed = [Bool](repeating: false, count: n)
-        var degree = adjacency.map { $0.count }
-        var mark = [Int](repeating: -1, count: n)
         var weightStamp = [Int](repeating: -1, count: n)
         var weight = [Int](repeating: 0, count: n)
-
-        var heap = MinHeap(capacity: n)
-        for i in 0..<n where !dense[i] { heap.push(key: degree[i], value: i, n: n) }
+        var scratch = [Int](repeating: 0, count: n)
+        for i in 0..<n { mark[i] = -1 }
+        var buckets = DegreeBuckets(n: n)
+        for i in stride(from: n - 1, through: 0, by: -1) where state[i] == .variable {
+            buckets.insert(i, degree: degree[i])
+        }
 
         var perm = [Int]()
         perm.reserveCapacity(n)
         var remaining = n - denseNodes.count
-        var pivotList = [Int]()
         var step = 0
 
-        while let (d, p) = heap.pop(n: n) {
-            if eliminated[p] || degree[p] != d { continue }   // stale heap entry
+        /// Moves every live list to the front of the pool (and grows it if `needed` won't fit).
+        func compact(needed: Int) {
+            var fresh = [Int](repeating: 0, count: max(iw.count, 2 * (pfree + needed)))
+            var w = 0
+            for i in 0..<n where state[i] == .variable || state[i] == .element {
+                let s = start[i]
+                start[i] = w
+                for r in s..<(s + len[i]) { fresh[w] = iw[r]; w += 1 }
+            }
+            iw = fresh
+            pfree = w
+        }
+
+        while let p = buckets.popMinimum() {
             step += 1
-            // L_p = (A_p ∪ ⋃_{e∈E_p} L_e) \ {p}
-            pivotList.removeAll(keepingCapacity: true)
+            // L_p = (A_p ∪ ⋃_{e∈E_p} L_e) \ {p}, appended at the end of the pool.
+            var needed = len[p] - elen[p]
+            for r in start[p]..<(start[p] + elen[p]) where state[iw[r]] == .element { needed += len[iw[r]] }
+            if pfree + needed > iw.count { compact(needed: needed) }
+            let lpStart = pfree
             mark[p] = step
-            for v in adjacency[p] where !eliminated[v] && mark[v] != step {
-                mark[v] = step
-                pivotList.append(v)
-            }
-            for e in elements[p] where !absorbed[e] {
-                for v in members[e] where !eliminated[v] && mark[v] != step {
-                    mark[v] = step
-                    pivotList.append(v)
+            let ps = start[p], pe = elen[p], pl = len[p]
+            for r in ps..<(ps + pe) {
+                let e = iw[r]
+                guard state[e] == .element else { continue }
+                for t in start[e]..<(start[e] + len[e]) {
+                    let v = iw[t]
+                    if state[v] == .variable && mark[v] != step { mark[v] = step; iw[pfree] = v; pfree += 1 }
                 }
-                absorbed[e] = true
-                members[e] = []
+                state[e] = .absorbed
+                len[e] = 0
             }
-            eliminated[p] = true
-            adjacency[p] = []
-            elements[p] = []
+            for r in (ps + pe)..<(ps + pl) {
+                let v = iw[r]
+                if state[v] == .variable && mark[v] != step { mark[v] = step; iw[pfree] = v; pfree += 1 }
+            }
+            state[p] = .element
+            start[p] = lpStart
+            len[p] = pfree - lpStart
+            elen[p] = 0
             perm.append(p)
             remaining -= 1
+            let lp = len[p]
 
-            // |L_e \ L_p| for every element adjacent to L_p.
-            for i in pivotList {
-                for e in elements[i] where !absorbed[e] {
-                    if weightStamp[e] != step { weightStamp[e] = step; weight[e] = members[e].count }
+            // |L_e \ L_p| for every element adjacent to L_p; absorb those it covers entirely.
+            for r in lpStart..<(lpStart + lp) {
+                let i = iw[r]
+                for t in start[i]..<(start[i] + elen[i]) {
+                    let e = iw[t]
+                    guard state[e] == .element && e != p else { continue }
+                    if weightStamp[e] != step { weightStamp[e] = step; weight[e] = len[e] }
                     weight[e] -= 1
                 }
             }
-            for i in pivotList {
-                for e in elements[i] where !absorbed[e] && weightStamp[e] == step && weight[e] == 0 {
-                    absorbed[e] = true          // L_e ⊆ L_p: p covers e
-                    members[e] = []
+            for r in lpStart..<(lpStart + lp) {
+                let i = iw[r]
+                for t in start[i]..<(start[i] + elen[i]) {
+                    let e = iw[t]
+                    if state[e] == .element && e != p && weightStamp[e] == step && weight[e] == 0 {
+                        state[e] = .absorbed
+                        len[e] = 0
+                    }
                 }
             }
-            let lp = pivotList.count
-            for i in pivotList {
-                elements[i].removeAll { absorbed[$0] }
-                elements[i].append(p)
-                adjacency[i].removeAll { eliminated[$0] || mark[$0] == step }
-                var approx = adjacency[i].count + (lp - 1)
-                for e in elements[i] where e != p { approx += weight[e] }
+            // Rewrite each i ∈ L_p: live elements, then p, then variables outside L_p.
+            for r in lpStart..<(lpStart + lp) {
+                let i = iw[r]
+                let s = start[i], l = len[i], el = elen[i]
+                for t in 0..<l { scratch[t] = iw[s + t] }
+                var w = s
+                var approx = lp - 1
+                for t in 0..<el {
+                    let e = scratch[t]
+                    if state[e] == .element && e != p { iw[w] = e; w += 1; approx += weight[e] }
+                }
+                iw[w] = p; w += 1
+                let newElen = w - s
+                for t in el..<l {
+                    let v = scratch[t]
+                    if state[v] == .variable && mark[v] != step { iw[w] = v; w += 1 }
+                }
+                elen[i] = newElen
+                len[i] = w - s
+                approx += len[i] - newElen
                 let bound = min(remaining - 1, degree[i] + lp - 1)
+                buckets.remove(i, degree: degree[i])
                 degree[i] = max(0, min(approx, bound))
-                heap.push(key: degree[i], value: i, n: n)
+                buckets.insert(i, degree: degree[i])
             }
-            members[p] = pivotList
         }
         perm.append(contentsOf: denseNodes)
         return perm
     }
 }
 
-/// A binary min-heap of (key, value) pairs packed into one Int (key·n + value); ties go to the
-/// smaller value, so the ordering is deterministic.
-private struct MinHeap {
-    var items: [Int] = []
-    init(capacity: Int) { items.reserveCapacity(capacity) }
+/// Variables bucketed by degree in doubly linked lists, with a moving lower bound on the
+/// smallest non-empty bucket: insert, remove and pop-minimum in O(1) amortized.
+private struct DegreeBuckets {
+    var head: [Int]
+    var next: [Int]
+    var previous: [Int]
+    var minimum: Int
 
-    mutating func push(key: Int, value: Int, n: Int) {
-        items.append(key * n + value)
-        var c = items.count - 1
-        while c > 0 {
-            let parent = (c - 1) / 2
-            if items[parent] <= items[c] { break }
-            items.swapAt(parent, c)
-            c = parent
-        }
+    init(n: Int) {
+        head = [Int](repeating: -1, count: n + 1)
+        next = [Int](repeating: -1, count: n)
+        previous = [Int](repeating: -1, count: n)
+        minimum = n + 1
     }
 
-    mutating func pop(n: Int) -> (Int, Int)? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var c = 0
-            while true {
-                let l = 2 * c + 1, r = l + 1
-                var s = c
-                if l < items.count && items[l] < items[s] { s = l }
-                if r < items.count && items[r] < items[s] { s = r }
-                if s == c { break }
-                items.swapAt(s, c)
-                c = s
-            }
-        }
-        return (top / n, top % n)
+    mutating func insert(_ i: Int, degree d: Int) {
+        let h = head[d]
+        next[i] = h
+        previous[i] = -1
+        if h >= 0 { previous[h] = i }
+        head[d] = i
+        if d < minimum { minimum = d }
+    }
+
+    mutating func remove(_ i: Int, degree d: Int) {
+        let p = previous[i], q = next[i]
+        if p >= 0 { next[p] = q } else { head[d] = q }
+        if q >= 0 { previous[q] = p }
+    }
+
+    mutating func popMinimum() -> Int? {
+        while minimum < head.count && head[minimum] < 0 { minimum += 1 }
+        guard minimum < head.count else { return nil }
+        let i = head[minimum]
+        remove(i, degree: minimum)
+        return i
     }
 }

@@ -5,8 +5,9 @@
 //   γ = √((1 + s̄ᵀz̄)/2),  w̄ = (s̄ + J z̄)/(2γ)  (so w̄ᵀJw̄ = 1),  η = (det s / det z)^{1/4},
 //   W = η W̄,  W̄ = [w̄₀  w̄₁ᵀ; w̄₁  I + w̄₁w̄₁ᵀ/(1 + w̄₀)],  W̄⁻¹ = J W̄ J,  W z = W⁻¹ s = λ,
 //   W² = η² (2 w̄ w̄ᵀ − J).
-// W² enters the KKT matrix as a dense block (see KKTSystem): the cones of the problems this
-// library builds have dimension 3 or 4, where a dense block is the cheapest representation.
+// W² enters the KKT matrix as a dense block for small cones (the 3- and 4-dimensional cones of
+// branch-flow models, where that is cheapest) and as a diagonal plus two rank-one terms for
+// large ones (see `sparseFactors` and KKTSystem).
 //
 // Each cone's data lives in flat arrays at the cone's row offset: w̄ in `w`, η in `eta[cone]`.
 
@@ -156,6 +157,38 @@ enum SecondOrderCone {
     @inline(__always)
     static func boundaryShift(_ u: UnsafeBufferPointer<Double>, range r: Range<Int>) -> Double {
         return tailNorm(u, r) - u[r.lowerBound]
+    }
+
+    /// u, v with W̄² = 2w̄w̄ᵀ − J = I + uuᵀ − vvᵀ and ‖v‖ < 1 (so that I − vvᵀ ≻ 0).
+    ///
+    /// With r = ‖w̄₁‖ and ê = (0, w̄₁/r), W̄² − I vanishes off the plane span{e₀, ê}, and on it,
+    /// in the basis (e₀, ê), equals 2r·[r w̄₀; w̄₀ r] (using w̄₀² − r² = 1), whose eigenpairs are
+    /// (r + w̄₀, (e₀ + ê)/√2) and (r − w̄₀, (e₀ − ê)/√2). Hence
+    ///     u = √(r(w̄₀ + r))·(e₀ + ê),   v = √(r(w̄₀ − r))·(e₀ − ê),
+    /// and ‖v‖² = 2r(w̄₀ − r) = 2r/(w̄₀ + r) < 1. w̄₀ − r is formed as 1/(w̄₀ + r) (no
+    /// cancellation), and ê's 1/r is folded into the coefficients so r → 0 gives u, v → 0.
+    @inline(__always)
+    static func sparseFactors(w: UnsafeBufferPointer<Double>, u: UnsafeMutableBufferPointer<Double>,
+                              v: UnsafeMutableBufferPointer<Double>, range rg: Range<Int>) {
+        let r0 = rg.lowerBound
+        let r = tailNorm(w, rg)
+        let w0 = w[r0]
+        let sum = w0 + r
+        if !(r > 0) || !(sum > 0) {
+            for i in rg { u[i] = 0; v[i] = 0 }
+            return
+        }
+        let diff = 1 / sum
+        let au = (r * sum).squareRoot(), av = (r * diff).squareRoot()
+        u[r0] = au
+        v[r0] = av
+        let cu = au / r, cv = av / r
+        var i = r0 + 1
+        while i < rg.upperBound {
+            u[i] = cu * w[i]
+            v[i] = -cv * w[i]
+            i += 1
+        }
     }
 
     /// Upper triangle of the dense block W² = η²(2w̄w̄ᵀ − J), column by column.

@@ -18,10 +18,14 @@ public struct SolverSettings: Sendable, Equatable {
     public var infeasibilityTolerance: Double = 1e-8
 
     /// Reduced tolerances, accepted (status `solvedInaccurate`, or an infeasibility status) when
-    /// the solver stalls or reaches a limit before meeting the full ones.
+    /// the solver stalls, fails numerically or reaches a limit before meeting the full ones; the
+    /// best iterate seen is reported then. Reduced absolute gap:
     public var reducedGapAbsTolerance: Double = 5e-5
+    /// Reduced relative gap.
     public var reducedGapRelTolerance: Double = 5e-5
+    /// Reduced primal/dual residual tolerance.
     public var reducedFeasibilityTolerance: Double = 1e-4
+    /// Reduced infeasibility-certificate tolerance.
     public var reducedInfeasibilityTolerance: Double = 5e-5
 
     /// Fraction of the distance to the cone boundary taken by a step.
@@ -33,16 +37,24 @@ public struct SolverSettings: Sendable, Equatable {
     public var staticRegularization: Double = 1e-8
     /// Pivots with |d| ≤ this (or of the wrong sign) are replaced by ±`dynamicRegularizationDelta`.
     public var dynamicRegularizationEpsilon: Double = 1e-13
+    /// Magnitude given to such pivots, with the sign expected of the row (+ primal, − dual).
     public var dynamicRegularizationDelta: Double = 2e-7
-    /// Iterative-refinement steps per KKT solve, and their stopping tolerances (abs + rel·‖b‖∞).
+    /// Maximum iterative-refinement steps per KKT solve.
     public var iterativeRefinementSteps: Int = 10
+    /// Refinement stops once ‖residual‖∞ ≤ abs + rel·‖rhs‖∞.
     public var iterativeRefinementAbsTolerance: Double = 1e-12
-    public var iterativeRefinementRelTolerance: Double = 1e-12
+    public var iterativeRefinementRelTolerance: Double = 1e-13
+    /// Refinement stops once a step reduces the residual by less than this factor.
+    public var iterativeRefinementStopRatio: Double = 5
+    /// Second-order cones up to this dimension enter the KKT matrix as a dense W² block; larger
+    /// ones as a diagonal plus two extra rows (see KKTSystem). 0 expands every cone.
+    public var socDenseMaxDimension: Int = 8
     /// Approximate-minimum-degree ordering of the KKT matrix (off: natural order, for tests).
     public var fillReducingOrdering: Bool = true
 
     /// Ruiz equilibration of [P Aᵀ; A 0] and cost scaling, undone on the solution.
     public var equilibrate: Bool = true
+    /// Ruiz sweeps.
     public var equilibrationIterations: Int = 10
     /// Bounds on the accumulated equilibration factors.
     public var equilibrationMinScaling: Double = 1e-4
@@ -75,7 +87,11 @@ public struct SolverSettings: Sendable, Equatable {
             ("minStepLength", minStepLength),
         ]
         for (name, v) in nonnegative where !(v >= 0 && v.isFinite) { return bad(name, v, "must be ≥ 0 and finite") }
+        if !(iterativeRefinementStopRatio >= 1 && iterativeRefinementStopRatio.isFinite) {
+            return bad("iterativeRefinementStopRatio", iterativeRefinementStopRatio, "must be ≥ 1 and finite")
+        }
         if !(maxStepFraction > 0 && maxStepFraction < 1) { return bad("maxStepFraction", maxStepFraction, "must be in (0, 1)") }
+        if socDenseMaxDimension < 0 { return bad("socDenseMaxDimension", socDenseMaxDimension, "must be ≥ 0") }
         if iterativeRefinementSteps < 0 { return bad("iterativeRefinementSteps", iterativeRefinementSteps, "must be ≥ 0") }
         if equilibrationIterations < 0 { return bad("equilibrationIterations", equilibrationIterations, "must be ≥ 0") }
         if equilibrationMinScaling > 1 || equilibrationMaxScaling < 1 {

@@ -186,3 +186,40 @@ func radialFeederSOCP(buses: Int, seed: UInt64) -> ConicProblem {
     print("feeder SOCP: max relaxation gap v·ℓ − (P² + Q²) = \(maxGap)")
     #expect(maxGap < 1e-6)
 }
+
+@Test func largeSecondOrderConesUseSparseExpansion() throws {
+    // Big cones (dimension 40): expanded (default) and dense give the same solution; the
+    // expanded KKT matrix is much sparser.
+    let p = randomConicProblem(n: 60, zeroRows: 5, nonnegRows: 40, socCount: 3, socDim: 40, density: 0.05, seed: 8)
+    var dense = SolverSettings()
+    dense.socDenseMaxDimension = 1000
+    let expandedSolver = try ConicSolver(problem: p)
+    let denseSolver = try ConicSolver(problem: p, settings: dense)
+    let a = expandedSolver.solve(), b = denseSolver.solve()
+    #expect(a.status == .solved && b.status == .solved)
+    #expect(maxDiff(a.x, b.x) < 1e-6)
+    #expect(abs(a.objective - b.objective) < 1e-7 * max(1, abs(a.objective)))
+    #expect(expandedSolver.kktNonzeros < denseSolver.kktNonzeros / 2)
+    let e = kktErrors(p, a)
+    #expect(e.cone < 1e-8 && e.primal < 1e-7 && e.dual < 1e-7)
+}
+
+@Test func everyConeExpandedStillSolvesTheSmallCases() {
+    var s = SolverSettings()
+    s.socDenseMaxDimension = 0
+    let socp = solveConic(smallSOCP(), settings: s)
+    #expect(socp.status == .solved)
+    #expect(abs(socp.objective + 2.0.squareRoot()) < 1e-7)
+    let rotated = solveConic(rotatedConeProblem(w: 1), settings: s)
+    #expect(rotated.status == .solved)
+    #expect(abs(rotated.objective - 2.0.squareRoot()) < 1e-7)
+    var twin = smallSOCP()
+    twin.A = SparseMatrixCSC(dense: [[0, 0], [-1, 0], [0, -1], [-1, 0]])
+    twin.b = [1, 0, 0, -2]
+    twin.cones = [.secondOrder(3), .nonnegative(1)]
+    #expect(solveConic(twin, settings: s).status == .primalInfeasible)
+    let feeder = solveConic(radialFeederSOCP(buses: 100, seed: 2), settings: s)
+    #expect(feeder.status == .solved)
+    let feederDense = solveConic(radialFeederSOCP(buses: 100, seed: 2))
+    #expect(abs(feeder.objective - feederDense.objective) < 1e-7)
+}

@@ -117,3 +117,72 @@ func t4bCongestedModeB(algorithm: String) throws {
     expectClose(r.column("communities", "unclearedExportKW"), [6, -6], 1e-4)
     expectClose(r.column("communities", "upperPrice"), [0.5, 0.5], 1e-6)
 }
+
+/// A random two-layer document: a random radial tree (some lines listed backwards), communities
+/// at random buses, random (often binding) line limits, random modes.
+func randomTwoLayerCase(seed: UInt64, buses: Int, communities: Int, prosumersPer: Int, algorithm: String,
+                        modeB: Bool) -> String {
+    var random = TestRandom(state: seed)
+    var busList = (0..<buses).map { #"{"id":"b\#($0)"}"# }
+    busList[0] = #"{"id":"b0"}"#
+    var lines: [String] = []
+    for k in 1..<buses {
+        let parent = Int(random.uniform(0, Double(k)))
+        let limited = random.uniform(0, 1) < 0.5
+        let rate = limited ? "\(random.uniform(0.5, 20))" : "null"
+        let (from, to) = random.uniform(0, 1) < 0.2 ? (k, parent) : (parent, k)
+        lines.append(#"{"id":"l\#(k)","from":"b\#(from)","to":"b\#(to)","rOhm":0.1,"xOhm":0.1,"rateKVA":\#(rate)}"#)
+    }
+    var communityList: [String] = [], prosumers: [String] = []
+    for i in 0..<communities {
+        let bus = Int(random.uniform(0, Double(buses)))
+        let mode = modeB && random.uniform(0, 1) < 0.5 ? "intercept_equals_dlmp" : "lam_price_equals_dlmp"
+        communityList.append(#"{"id":"c\#(i)","bus":"b\#(bus)","sensitivity":\#(random.uniform(0.01, 0.2)),"mode":"\#(mode)"}"#)
+        let richness = random.uniform(0.2, 1.8)
+        for j in 0..<prosumersPer {
+            prosumers.append(#"{"id":"p\#(i)_\#(j)","community":"c\#(i)","loadKW":\#(random.uniform(1, 5)),"flex":{"minKW":0,"maxKW":\#(random.uniform(0, 8) * richness),"costA":\#(random.uniform(0.05, 0.15)),"costB":\#(random.uniform(0.1, 0.4))}}"#)
+        }
+    }
+    return #"""
+    {"schema":"esmarket/1","mechanism":"two_layer","network":{"baseKV":4.16,"substationBus":"b0","buses":[\#(busList.joined(separator: ","))],"lines":[\#(lines.joined(separator: ","))]},
+     "grid":{"buyPrice":1.0,"sellPrice":0.3},"communities":[\#(communityList.joined(separator: ","))],
+     "prosumers":[\#(prosumers.joined(separator: ","))],"options":{"algorithm":"\#(algorithm)"}}
+    """#
+}
+
+@Test(arguments: [(UInt64(1), 4, 3, 5), (2, 12, 6, 30), (3, 30, 10, 40), (4, 8, 8, 1), (5, 50, 20, 60)])
+func directEqualsCentralizedEqualsBidding(seed: UInt64, buses: Int, communities: Int, prosumersPer: Int) throws {
+    for modeB in [false, true] {
+        let direct = try clear(randomTwoLayerCase(seed: seed, buses: buses, communities: communities, prosumersPer: prosumersPer, algorithm: "direct", modeB: modeB))
+        let central = try clear(randomTwoLayerCase(seed: seed, buses: buses, communities: communities, prosumersPer: prosumersPer, algorithm: "centralized", modeB: modeB))
+        let bidding = try clear(randomTwoLayerCase(seed: seed, buses: buses, communities: communities, prosumersPer: prosumersPer, algorithm: "bidding", modeB: modeB))
+        #expect(direct.status == .solved && central.status == .solved && bidding.status == .solved, "\(bidding.message)")
+        for other in [central, bidding] {
+            for name in ["price", "upperPrice"] {
+                let a = direct.column("communities", name), b = other.column("communities", name)
+                for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-6 * max(abs(x), 1e-3), "\(other.algorithm) \(name) \(x) vs \(y)") }
+            }
+            expectClose(other.column("communities", "unclearedExportKW"), direct.column("communities", "unclearedExportKW"), 1e-4)
+            expectClose([other.objectiveValue("socialCost")], [direct.objectiveValue("socialCost")], 1e-6)
+        }
+        // Invariants (T7) on the exact solution.
+        #expect(direct.qualityValue("equilibriumResidual") < 1e-8)
+        let exports = direct.column("communities", "unclearedExportKW")
+        #expect(abs(exports.reduce(0, +)) < 1e-8)
+        let flows = direct.column("lines", "pKW"), limits = direct.column("lines", "limitKW")
+        for (f, limit) in zip(flows, limits) where limit >= 0 { #expect(abs(f) <= limit + 1e-8) }
+        // Congestion prices only on lines at their limit (complementary slackness).
+        for (k, price) in direct.column("lines", "congestionPrice").enumerated() where abs(price) > 1e-9 {
+            #expect(limits[k] >= 0 && abs(abs(flows[k]) - limits[k]) < 1e-7, "line \(k) priced but not at its limit")
+        }
+        let buy = direct.column("prosumers", "gridBuyKW"), sell = direct.column("prosumers", "gridSellKW")
+        for (u, v) in zip(buy, sell) { #expect(u * v == 0) }
+        for (cost, alone) in zip(direct.column("prosumers", "cost"), direct.column("prosumers", "standaloneCost")) {
+            #expect(cost <= alone + 1e-9, "individual rationality")
+        }
+        let so = direct.objectiveValue("socialOptimumCost"), two = direct.objectiveValue("socialCost")
+        #expect(so <= two + 1e-9 * abs(two))
+        #expect(direct.objectiveValue("lamOnlyCost") <= direct.objectiveValue("noSharingCost") + 1e-9)
+        if !modeB { #expect(abs(direct.objectiveValue("wamSurplus")) >= -1e-9) }
+    }
+}
