@@ -221,12 +221,26 @@ enum SocialOptimum {
         }
     }
 
-    /// The conic solve with the caller's tolerance, limits and progress observer.
+    /// The conic solve with the caller's limits and progress observer. The solver's tolerances
+    /// measure gaps and residuals of the whole (scaled) problem, and prices are duals, which
+    /// converge more slowly than the cost: the solve runs ten times tighter than
+    /// `options.tolerance` (1e-9 by default), which gives prices to about 1e-6 relative. When the
+    /// solver cannot reach that (status `solved_inaccurate` or a numerical failure), it runs again
+    /// at the caller's tolerance and keeps that answer if it is `solved`.
     static func solve(_ problem: ConicProblem, options: Options, control: SolveControl) -> ConicSolution {
+        let tight = solve(problem, tolerance: max(options.tolerance * 0.1, 1e-13), options: options, control: control)
+        guard tight.status == .solvedInaccurate || tight.status == .numericalError else { return tight }
+        var plain = solve(problem, tolerance: options.tolerance, options: options, control: control)
+        plain.iterations += tight.iterations
+        plain.solveSeconds += tight.solveSeconds
+        return plain.status == .solved || tight.status == .numericalError ? plain : tight
+    }
+
+    static func solve(_ problem: ConicProblem, tolerance: Double, options: Options, control: SolveControl) -> ConicSolution {
         var settings = SolverSettings()
-        settings.gapAbsTolerance = options.tolerance
-        settings.gapRelTolerance = options.tolerance
-        settings.feasibilityTolerance = options.tolerance
+        settings.gapAbsTolerance = tolerance
+        settings.gapRelTolerance = tolerance
+        settings.feasibilityTolerance = tolerance
         if let limit = options.maxIterations { settings.maxIterations = limit }
         if let limit = options.timeLimitSeconds { settings.timeLimitSeconds = limit }
         guard control.observer != nil else { return solveConic(problem, settings: settings) }

@@ -71,7 +71,7 @@ enum SocialOptimumDiagnosis {
         }
         let built = try builder.build()
         let solution = SocialOptimum.solve(built.problem, options: setup.problem.options, control: control)
-        if solution.status.isInfeasible || solution.status == .numericalError {
+        if solution.status == .primalInfeasible {
             return Finding(message: "the feeder cannot supply this load at any voltage: even with every voltage and thermal limit removed the \(setup.model.rawValue) network model has no solution",
                            diagnosis: [("constraint", "powerFlow")], iterations: solution.iterations)
         }
