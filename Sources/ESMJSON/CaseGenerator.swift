@@ -24,6 +24,8 @@ enum CaseGenerator {
         var feeder: BuiltinFeeder?
         var communities: Int?
         var sensitivity: Double?
+        /// two_layer: halve the rating of the line that carries the most sharing flow.
+        var congestion = false
     }
 
     static func generate(specification text: UnsafeBufferPointer<UInt8>) throws -> String {
@@ -32,7 +34,8 @@ enum CaseGenerator {
     }
 
     static func readSpecification(_ node: JSONNode) throws -> Specification {
-        let object = try node.object(allowing: ["mechanism", "prosumers", "seed", "feeder", "communities", "sensitivity"])
+        let object = try node.object(allowing: ["mechanism", "prosumers", "seed", "feeder", "communities", "sensitivity",
+                                                "congestion"])
         let mechanismNode = try object.require("mechanism")
         let name = try mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue))
         guard let mechanism = Mechanism(rawValue: name) else { throw mechanismNode.fail("unknown mechanism") }
@@ -50,14 +53,37 @@ enum CaseGenerator {
         if let communities, communities != 1 && mechanism == .energySharing {
             throw InputError.invalid("communities", "energy_sharing clears exactly one community; got \(communities)")
         }
+        let congestion = try object["congestion"]?.bool() ?? false
+        if congestion && mechanism != .twoLayer {
+            throw InputError.invalid("congestion", "\"congestion\" is only for two_layer cases")
+        }
         return Specification(mechanism: mechanism,
                              prosumers: try object["prosumers"]?.integer(min: 1, max: 2_000_000) ?? 1000,
                              seed: UInt64(try object["seed"]?.integer(min: 0, max: 1 << 53) ?? 1),
                              feeder: feeder, communities: communities,
-                             sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6))
+                             sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6),
+                             congestion: congestion)
     }
 
     static func generate(_ spec: Specification) throws -> String {
+        guard spec.congestion else { return try generate(spec, ratings: nil) }
+        // Clear the case once without limits, then halve the rating of the line with the largest
+        // sharing flow (two_layer.md §5.4's congestion case).
+        let free = try generate(spec, ratings: nil)
+        let result = try clearMarket(ProblemDecoder.decode(free))
+        guard let lines = result.tables.first(where: { $0.name == "lines" })?.table,
+              let flows = lines.columns.first(where: { $0.name == "pKW" })?.values,
+              let busiest = flows.indices.max(by: { abs(flows[$0]) < abs(flows[$1]) }), abs(flows[busiest]) > 0 else {
+            return free
+        }
+        var ratings = [Double?](repeating: nil, count: flows.count)
+        ratings[busiest] = rounded(abs(flows[busiest]) / 2)
+        return try generate(spec, ratings: ratings)
+    }
+
+    /// `ratings`: when given, the network is written out in full with these sharing-flow limits
+    /// (kW) on the lines that have one (the feeder's own ratings elsewhere).
+    static func generate(_ spec: Specification, ratings: [Double?]?) throws -> String {
         var random = SplitMix64(seed: spec.seed)
         let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum
         var network: Network?
@@ -84,7 +110,8 @@ enum CaseGenerator {
                     throw InputError.invalid("communities", "the feeder has only \(hosts.count) buses to host communities; \(communityCount) asked")
                 }
                 communityBuses = hosts
-                let proportional = communityCount <= byLoad.count
+                // two_layer.md §5.4 gives every community the same number of prosumers.
+                let proportional = communityCount <= byLoad.count && spec.mechanism != .twoLayer
                 prosumerCounts = apportion(spec.prosumers, weights: hosts.map { proportional ? loads[$0] : 1 })
             }
             if communityCount == 0 { communityBuses = byLoad }
@@ -98,7 +125,10 @@ enum CaseGenerator {
         out.string(ProblemDecoder.schema)
         out.key("mechanism")
         out.string(spec.mechanism.rawValue)
-        if let feeder = spec.feeder {
+        if let ratings, let network {
+            out.key("network")
+            writeNetwork(network, ratings: ratings, to: &out)
+        } else if let feeder = spec.feeder {
             out.key("network")
             out.raw(voltageScale ? #"{"builtin":"\#(feeder.rawValue)","vMinPu":0.95,"vMaxPu":1.05}"# : #"{"builtin":"\#(feeder.rawValue)"}"#)
         }
@@ -162,7 +192,70 @@ enum CaseGenerator {
     static func defaultCommunities(_ spec: Specification, _ network: Network?) -> Int {
         guard spec.mechanism != .energySharing, let network else { return 1 }
         let loaded = network.buses.filter { $0.pLoadKW[0] > 0 }.count
-        return max(1, min(loaded, spec.prosumers))
+        // two_layer.md §5.4: 75 communities at the most loaded buses of the 123-bus feeder.
+        let wanted = spec.mechanism == .twoLayer ? min(75, loaded) : loaded
+        return max(1, min(wanted, spec.prosumers))
+    }
+
+    /// A network document in full (api.md §2.2), with `ratings` overriding line ratings.
+    static func writeNetwork(_ network: Network, ratings: [Double?], to out: inout JSONWriter) {
+        out.raw("{")
+        if let name = network.name {
+            out.key("name", first: true)
+            out.string(name)
+            out.key("baseKV")
+        } else {
+            out.key("baseKV", first: true)
+        }
+        out.number(network.baseKV)
+        out.key("substationBus")
+        out.string(network.buses[network.substation].id)
+        for (key, value) in [("vSubstationPu", network.vSubstationPu), ("vMinPu", network.vMinPu), ("vMaxPu", network.vMaxPu)] {
+            out.key(key)
+            out.number(value)
+        }
+        out.key("buses")
+        out.raw("[")
+        for (k, bus) in network.buses.enumerated() {
+            if k > 0 { out.raw(",") }
+            out.raw("{")
+            out.key("id", first: true)
+            out.string(bus.id)
+            out.key("pLoadKW")
+            out.number(bus.pLoadKW.first ?? 0)
+            out.key("qLoadKVAr")
+            out.number(bus.qLoadKVAr.first ?? 0)
+            if bus.qCapKVAr > 0 {
+                out.key("qCapKVAr")
+                out.number(bus.qCapKVAr)
+            }
+            out.raw("}")
+        }
+        out.raw("]")
+        out.key("lines")
+        out.raw("[")
+        for (k, line) in network.lines.enumerated() {
+            if k > 0 { out.raw(",") }
+            out.raw("{")
+            out.key("id", first: true)
+            out.string(line.id)
+            out.key("from")
+            out.string(network.buses[line.from].id)
+            out.key("to")
+            out.string(network.buses[line.to].id)
+            out.key("rOhm")
+            out.number(line.rOhm)
+            out.key("xOhm")
+            out.number(line.xOhm)
+            out.key("rateKVA")
+            if let rate = (k < ratings.count ? ratings[k] : nil) ?? line.rateKVA { out.number(rate) } else { out.raw("null") }
+            out.key("closed")
+            out.raw(line.closed ? "true" : "false")
+            out.key("switchable")
+            out.raw(line.switchable ? "true" : "false")
+            out.raw("}")
+        }
+        out.raw("]}")
     }
 
     static func feederNode(_ feeder: BuiltinFeeder) throws -> JSONDocument {

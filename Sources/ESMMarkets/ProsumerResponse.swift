@@ -135,33 +135,37 @@ extension SharingParticipant {
         return SharingDecision(marginalValue: w, flexKW: p, sharedExportKW: p - demand, gridBuyKW: 0, gridSellKW: 0)
     }
 
-    /// Export of a price-taking prosumer as a curve of the price: `production(π) − demand` inside
-    /// the retail band, continued outside it with slope `steepness` (at the band's ends the
-    /// response is vertical: the grid absorbs any amount). Requires `c > 0` or `pMin = pMax`.
-    public func priceTakingCurve(band: RetailBand, steepness: Double) -> ResponseCurve {
+    /// Export of a price-taking prosumer as a curve of the price inside the retail band,
+    /// `production(π) − demand`, held constant outside it. (At the band's ends the true response is
+    /// vertical — the grid absorbs any amount — which `WideAreaMarket` handles through its price
+    /// band.) Requires `c > 0` or `pMin = pMax`.
+    public func priceTakingCurve(band: RetailBand) -> ResponseCurve {
         var points = [band.sell, band.buy]
         if c > 0 {
             for kink in [b + c * pMin, b + c * pMax] where kink > band.sell && kink < band.buy { points.append(kink) }
         }
         points.sort()
         var events: [(price: Double, change: Double)] = []
-        var previous = steepness
+        var previous = 0.0
         for k in points.indices where k == 0 || points[k] > points[k - 1] {
             var next = k + 1
             while next < points.count && points[next] == points[k] { next += 1 }
-            let slope: Double
+            var slope = 0.0
             if next < points.count {
-                let middle = 0.5 * (points[k] + points[next])
-                let p = production(atMarginalValue: middle)
+                let p = production(atMarginalValue: 0.5 * (points[k] + points[next]))
                 slope = c > 0 && p > pMin && p < pMax ? 1 / c : 0
-            } else {
-                slope = steepness
             }
             events.append((points[k], slope - previous))
             previous = slope
         }
-        return ResponseCurve(anchorValue: surplus(atMarginalValue: band.sell), leftSlope: steepness,
-                             rightSlope: steepness, events: events)
+        return ResponseCurve(anchorValue: surplus(atMarginalValue: band.sell), leftSlope: 0, rightSlope: 0, events: events)
+    }
+
+    /// `min over p of [C(p) − π·p] + π·demand`: what a price-taker's part of the dual function
+    /// is worth at price `π` inside the retail band (grid trades are then worthless to it).
+    public func dualValue(price: Double) -> Double {
+        let p = production(atMarginalValue: price)
+        return productionCost(p) - price * p + price * demand
     }
 
     /// Cost of trading only with the utility (no sharing): the individual-rationality benchmark.

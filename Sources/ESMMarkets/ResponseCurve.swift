@@ -33,25 +33,27 @@ public struct ResponseCurve: Sendable {
         var slope = leftSlope
         var value = anchorValue
         var last = first.price
+        // Rounding in the running slope is at most a few ulps of the changes added so far: a
+        // slope within that of zero is zero (a flat piece must stay flat).
+        var magnitude = abs(leftSlope)
+        func snapped(_ slope: Double) -> Double { abs(slope) <= 64 * Double.ulpOfOne * magnitude ? 0 : max(slope, 0) }
         for event in events {
+            magnitude += abs(event.change)
             if prices.isEmpty || event.price > last {
-                value += slope * (event.price - last)
+                value += slopes[slopes.count - 1] * (event.price - last)
                 prices.append(event.price)
                 values.append(value)
                 last = event.price
                 slope += event.change
-                slopes.append(slope)
+                slopes.append(snapped(slope))
             } else {
                 // Same price again: only the slope after it changes.
                 slope += event.change
-                slopes[slopes.count - 1] = slope
+                slopes[slopes.count - 1] = snapped(slope)
             }
         }
-        // The tails are known exactly; a slope that should be zero may carry rounding from the
-        // accumulated changes: snap it, so flat pieces stay flat and the curve nondecreasing.
+        // The tails are known exactly.
         slopes[slopes.count - 1] = rightSlope
-        let scale = slopes.reduce(0) { max($0, abs($1)) }
-        for k in slopes.indices where slopes[k] <= 1e-12 * scale { slopes[k] = 0 }
         self.init(prices: prices, values: values, slopes: slopes)
     }
 

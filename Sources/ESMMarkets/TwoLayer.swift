@@ -59,11 +59,7 @@ enum TwoLayer {
             return result
         }
         let periods = problem.periods
-        var members = [[Int]](repeating: [], count: problem.communities.count)
-        for (j, prosumer) in problem.prosumers.enumerated() { members[prosumer.community ?? 0].append(j) }
-        let exportLimits: [ClosedRange<Double>?] = network.lines.map { line in
-            line.rateKVA.map { -$0...$0 }
-        }
+        let members = membersOfCommunities(problem)
         let n = problem.prosumers.count, k = problem.communities.count
         var columns = ProsumerColumns(count: n * periods)
         var communityColumns = [String: [Double]]()
@@ -79,14 +75,9 @@ enum TwoLayer {
 
         for t in 0..<periods {
             let band = RetailBand(sell: grid.sellPrice[t], buy: grid.buyPrice[t])
-            let markets = problem.communities.enumerated().map { i, community in
-                CommunityMarket(participants: members[i].map { EnergySharing.participant(of: problem.prosumers[$0], period: t) },
-                                sensitivity: community.sensitivity, band: band, clearing: .balanced,
-                                priceTaking: false)
-            }
-            let instance = Instance(markets: markets, modes: problem.communities.map(\.mode),
-                                    buses: problem.communities.map { $0.bus ?? tree.root }, members: members,
-                                    tree: tree, exportLimits: exportLimits)
+            let instance = Self.instance(problem, period: t, network: network, tree: tree, grid: grid)
+            let markets = instance.markets
+            let exportLimits = instance.exportLimits
             let outcome: Outcome
             switch algorithm {
             case "centralized": outcome = try centralized(instance, tolerance: problem.options.tolerance)
@@ -187,6 +178,26 @@ enum TwoLayer {
         return result
     }
 
+    static func membersOfCommunities(_ problem: Problem) -> [[Int]] {
+        var members = [[Int]](repeating: [], count: problem.communities.count)
+        for (j, prosumer) in problem.prosumers.enumerated() { members[prosumer.community ?? 0].append(j) }
+        return members
+    }
+
+    /// Period `t` of a validated problem as communities on the feeder. A line's `rateKVA` limits
+    /// the sharing-induced flow on it (kW, either direction).
+    static func instance(_ problem: Problem, period t: Int, network: Network, tree: RadialTree, grid: GridTariff) -> Instance {
+        let band = RetailBand(sell: grid.sellPrice[t], buy: grid.buyPrice[t])
+        let members = membersOfCommunities(problem)
+        let markets = problem.communities.enumerated().map { i, community in
+            CommunityMarket(participants: members[i].map { EnergySharing.participant(of: problem.prosumers[$0], period: t) },
+                            sensitivity: community.sensitivity, band: band, clearing: .balanced, priceTaking: false)
+        }
+        return Instance(markets: markets, modes: problem.communities.map(\.mode),
+                        buses: problem.communities.map { $0.bus ?? tree.root }, members: members, tree: tree,
+                        exportLimits: network.lines.map { line in line.rateKVA.map { -$0...$0 } })
+    }
+
     static func validate(_ problem: Problem) throws -> (Network, RadialTree, GridTariff) {
         guard let network = problem.network, let tree = problem.tree else {
             throw InputError.invalid("network", "two_layer clears over a feeder")
@@ -267,40 +278,39 @@ enum TwoLayer {
         return (prices, congestion)
     }
 
+    /// The social optimum from (SO) with every prosumer on the interior-point solver.
+    static func socialOptimumCostByQP(_ instance: Instance) throws -> Double {
+        var qp = TwoLayerEquilibriumQP(communities: instance.markets, modes: instance.modes, buses: instance.buses,
+                                       tree: instance.tree, exportLimits: instance.exportLimits)
+        qp.marketPower = false
+        let solution = try qp.solve()
+        return solution.decisions.indices.reduce(0.0) { total, i in
+            total + zip(instance.markets[i].participants, solution.decisions[i]).reduce(0.0) { $0 + $1.0.physicalCost($1.1, band: instance.markets[i].band) }
+        }
+    }
+
     /// The social optimum (§3.10): exact from price-taking export curves when every flexible
     /// prosumer has a strictly convex cost, else from the QP without market power.
     static func socialOptimumCost(_ instance: Instance) throws -> Double {
         let strictlyConvex = instance.markets.allSatisfy { $0.participants.allSatisfy { $0.c > 0 || $0.pMax == $0.pMin } }
-        guard strictlyConvex else {
-            var qp = TwoLayerEquilibriumQP(communities: instance.markets, modes: instance.modes, buses: instance.buses,
-                                           tree: instance.tree, exportLimits: instance.exportLimits)
-            qp.marketPower = false
-            let solution = try qp.solve()
-            return solution.decisions.indices.reduce(0.0) { total, i in
-                total + zip(instance.markets[i].participants, solution.decisions[i]).reduce(0.0) { $0 + $1.0.physicalCost($1.1, band: instance.markets[i].band) }
-            }
-        }
-        // Beyond the retail band a price-taker's response is vertical (the grid absorbs any
-        // amount); a steep slope stands in for it and prices are put back into the band.
-        let steepness = 1e12
+        guard strictlyConvex else { return try socialOptimumCostByQP(instance) }
+        // Exact prices from the price-taking export curves; the cost from strong duality (the
+        // dual function at those prices), which needs no split of grid trades among prosumers.
+        guard let band = instance.markets.first?.band else { return 0 }
         let curves = instance.markets.map { market in
-            ResponseCurve.sum(market.participants.map { $0.priceTakingCurve(band: market.band, steepness: steepness) })
+            ResponseCurve.sum(market.participants.map { $0.priceTakingCurve(band: market.band) })
         }
-        let market = WideAreaMarket(tree: instance.tree, exportLimits: instance.exportLimits, curves: curves, buses: instance.buses)
+        let market = WideAreaMarket(tree: instance.tree, exportLimits: instance.exportLimits, curves: curves,
+                                    buses: instance.buses, priceBand: band.sell...band.buy)
         guard let clearing = market.clear() else { return .nan }
         var cost = 0.0
         for (i, community) in instance.markets.enumerated() {
-            let price = min(max(clearing.busPrices[instance.buses[i]], community.band.sell), community.band.buy)
-            let export = curves[i].value(at: clearing.busPrices[instance.buses[i]])
-            var surplus = 0.0
-            for who in community.participants {
-                let p = who.production(atMarginalValue: price)
-                cost += who.productionCost(p)
-                surplus += p - who.demand
-            }
-            // What the community exports beyond its members' surplus is bought from the grid, and
-            // what it keeps back is sold to it.
-            cost += community.band.buy * max(export - surplus, 0) - community.band.sell * max(surplus - export, 0)
+            let price = clearing.busPrices[instance.buses[i]]
+            cost += community.participants.reduce(0.0) { $0 + $1.dualValue(price: price) }
+        }
+        for (line, adder) in clearing.congestionPrices.enumerated() where adder != 0 {
+            guard let range = instance.exportLimits[line] else { continue }
+            cost += adder > 0 ? adder * range.lowerBound : adder * range.upperBound
         }
         return cost
     }

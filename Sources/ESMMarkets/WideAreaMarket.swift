@@ -12,12 +12,17 @@ public struct WideAreaMarket: Sendable {
     /// Each participant's export curve and its bus.
     public var curves: [ResponseCurve]
     public var buses: [Int]
+    /// For price-taking participants: the retail band, at whose ends the grid absorbs any amount
+    /// (the curves are then constant outside it, and prices never leave it).
+    public var priceBand: ClosedRange<Double>?
 
-    public init(tree: RadialTree, exportLimits: [ClosedRange<Double>?], curves: [ResponseCurve], buses: [Int]) {
+    public init(tree: RadialTree, exportLimits: [ClosedRange<Double>?], curves: [ResponseCurve], buses: [Int],
+                priceBand: ClosedRange<Double>? = nil) {
         self.tree = tree
         self.exportLimits = exportLimits
         self.curves = curves
         self.buses = buses
+        self.priceBand = priceBand
     }
 
     public struct Clearing: Sendable {
@@ -59,8 +64,7 @@ public struct WideAreaMarket: Sendable {
             return Clearing(busPrices: [Double](repeating: 0, count: busCount),
                             congestionPrices: [Double](repeating: 0, count: exportLimits.count))
         }
-        guard let root = total.preimage(of: 0) else { return nil }
-        let lambda = Self.representative(root)
+        guard let lambda = price(where: total, exports: 0, near: nil) else { return nil }
 
         // Top-down: a clamped subtree takes the price nearest its parent's at which it exports
         // exactly its limit.
@@ -72,14 +76,30 @@ public struct WideAreaMarket: Sendable {
             let line = tree.parentLine[bus]
             guard let range = exportLimits[line], hasParticipants[bus], let curve = subtree[bus] else { continue }
             let export = curve.value(at: above)
-            if export > range.upperBound, let level = curve.preimage(of: range.upperBound), level.upper.isFinite {
-                prices[bus] = level.upper
-            } else if export < range.lowerBound, let level = curve.preimage(of: range.lowerBound), level.lower.isFinite {
-                prices[bus] = level.lower
+            if export > range.upperBound {
+                prices[bus] = price(where: curve, exports: range.upperBound, near: above) ?? above
+            } else if export < range.lowerBound {
+                prices[bus] = price(where: curve, exports: range.lowerBound, near: above) ?? above
             }
             congestion[line] = prices[bus] - above
         }
         return Clearing(busPrices: prices, congestionPrices: congestion)
+    }
+
+    /// The price at which `curve` exports `level`: of several, the one nearest `near` (or the
+    /// middle); inside the price band, where the grid makes up any difference at its ends.
+    func price(where curve: ResponseCurve, exports level: Double, near: Double?) -> Double? {
+        if let interval = curve.preimage(of: level) {
+            var chosen = Self.representative(interval)
+            if let near, interval.upper.isFinite || interval.lower.isFinite {
+                chosen = min(max(near, interval.lower), interval.upper)
+            }
+            guard let band = priceBand else { return chosen }
+            return min(max(chosen, band.lowerBound), band.upperBound)
+        }
+        // Never exactly `level`: only possible with a band, at the end where the grid absorbs it.
+        guard let band = priceBand else { return nil }
+        return curve.value(at: band.lowerBound) > level ? band.lowerBound : band.upperBound
     }
 
     /// One price from an interval of equally good ones: its middle, or its finite end.

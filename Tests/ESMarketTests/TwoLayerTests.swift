@@ -186,3 +186,13 @@ func directEqualsCentralizedEqualsBidding(seed: UInt64, buses: Int, communities:
         if !modeB { #expect(abs(direct.objectiveValue("wamSurplus")) >= -1e-9) }
     }
 }
+
+@Test(arguments: [UInt64(1), 2, 3, 4, 5])
+func socialOptimumFromCurvesEqualsTheQP(seed: UInt64) throws {
+    let problem = try ProblemDecoder.decode(randomTwoLayerCase(seed: seed, buses: 20, communities: 8, prosumersPer: 25, algorithm: "direct", modeB: false))
+    let network = try #require(problem.network), tree = try #require(problem.tree), grid = try #require(problem.grid)
+    let instance = TwoLayer.instance(problem, period: 0, network: network, tree: tree, grid: grid)
+    let curves = try TwoLayer.socialOptimumCost(instance)
+    let qp = try TwoLayer.socialOptimumCostByQP(instance)
+    #expect(abs(curves - qp) <= 1e-7 * abs(qp), "curves \(curves) vs QP \(qp)")
+}
