@@ -196,3 +196,52 @@ func socialOptimumFromCurvesEqualsTheQP(seed: UInt64) throws {
     let qp = try TwoLayer.socialOptimumCostByQP(instance)
     #expect(abs(curves - qp) <= 1e-7 * abs(qp), "curves \(curves) vs QP \(qp)")
 }
+
+/// R(z) = Σ_i a_i/2 Σ_j x_j², the market-power term of (EQ).
+func marketPower(_ instance: TwoLayer.Instance, _ decisions: [[SharingDecision]]) -> Double {
+    zip(instance.markets, decisions).reduce(0.0) { total, pair in
+        total + 0.5 * pair.0.sensitivity * pair.1.reduce(0.0) { $0 + $1.sharedExportKW * $1.sharedExportKW }
+    }
+}
+
+func physicalCost(_ instance: TwoLayer.Instance, _ decisions: [[SharingDecision]]) -> Double {
+    zip(instance.markets, decisions).reduce(0.0) { total, pair in
+        total + zip(pair.0.participants, pair.1).reduce(0.0) { $0 + $1.0.physicalCost($1.1, band: pair.0.band) }
+    }
+}
+
+@Test(arguments: [UInt64(11), 12, 13, 14])
+func efficiencyBoundsAndModes(seed: UInt64) throws {
+    let problem = try ProblemDecoder.decode(randomTwoLayerCase(seed: seed, buses: 15, communities: 6, prosumersPer: 20, algorithm: "direct", modeB: false))
+    let network = try #require(problem.network), tree = try #require(problem.tree), grid = try #require(problem.grid)
+    let modeA = TwoLayer.instance(problem, period: 0, network: network, tree: tree, grid: grid)
+    var modeB = modeA
+    modeB.modes = modeA.modes.map { _ in .interceptEqualsDLMP }
+    let a = try TwoLayer.direct(modeA), b = try TwoLayer.direct(modeB)
+    let decisionsA = a.equilibria.map(\.decisions), decisionsB = b.equilibria.map(\.decisions)
+    var so = TwoLayerEquilibriumQP(communities: modeA.markets, modes: modeA.modes, buses: modeA.buses, tree: tree,
+                                   exportLimits: modeA.exportLimits)
+    so.marketPower = false
+    let optimum = try so.solve()
+    let costA = physicalCost(modeA, decisionsA), costB = physicalCost(modeB, decisionsB)
+    let costSO = physicalCost(modeA, optimum.decisions), boundR = marketPower(modeA, optimum.decisions)
+    let slack = 1e-7 * abs(costSO)
+    // R5: C(SO) ≤ C(two-layer) ≤ C(SO) + R(z_SO) − R(z) ≤ C(SO) + R(z_SO).
+    #expect(costSO <= costA + slack)
+    #expect(costA <= costSO + boundR - marketPower(modeA, decisionsA) + slack)
+    // Mode B adds Σ a/2 X² to the bound.
+    let extra = zip(modeA.markets, optimum.exports).reduce(0.0) { $0 + 0.5 * $1.0.sensitivity * $1.1 * $1.1 }
+    #expect(costB <= costSO + boundR + extra + slack)
+    // Mode A minimizes C + R over a set that contains Mode B's outcome.
+    #expect(costA + marketPower(modeA, decisionsA) <= costB + marketPower(modeB, decisionsB) + slack)
+    // C + R of the two-layer market is at most that of isolated communities.
+    let isolated = modeA.markets.map { $0.solve().decisions }
+    #expect(costA + marketPower(modeA, decisionsA) <= physicalCost(modeA, isolated) + marketPower(modeA, isolated) + slack)
+    // Price band: a community with sellers and buyers prices strictly inside the retail band.
+    for (market, eq) in zip(modeA.markets, a.equilibria) {
+        let exports = eq.decisions.map(\.sharedExportKW)
+        if exports.contains(where: { $0 > 1e-9 }) && exports.contains(where: { $0 < -1e-9 }) {
+            #expect(eq.price > market.band.sell && eq.price < market.band.buy)
+        }
+    }
+}
