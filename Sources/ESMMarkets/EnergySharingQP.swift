@@ -103,18 +103,21 @@ struct EnergySharingQP {
 }
 
 extension EnergySharingQP {
-    /// Solves the QP with the interior-point solver. Its tolerances measure the whole problem
-    /// (gaps relative to a total cost that grows with the number of prosumers) while the
-    /// caller's `tolerance` is per price, so the solver runs 1e6 times tighter (1e-14 by default):
-    /// what it takes for prices to 1e-8 and quantities to 1e-5 kW with 10,000 prosumers.
+    /// Solves the QP with the interior-point solver, then polishes it on its active set
+    /// (`polishSolution`): an interior point only approaches the kinks where a prosumer's
+    /// production or grid trade switches, the polished point sits on them. The solver's gap
+    /// tolerance is 1e-4 of the caller's (relative to the whole problem, whose cost grows with
+    /// the number of prosumers), enough to identify the active set.
     func solve() throws -> Solution {
         var settings = SolverSettings()
-        let internalTolerance = max(tolerance * 1e-6, 1e-14)
+        let internalTolerance = max(tolerance * 1e-4, 1e-12)
         settings.gapAbsTolerance = internalTolerance
         settings.gapRelTolerance = internalTolerance
         settings.feasibilityTolerance = internalTolerance
         if let timeLimit { settings.timeLimitSeconds = timeLimit }
-        let solution = solveConic(conicProblem(), settings: settings)
+        let problem = conicProblem()
+        let raw = solveConic(problem, settings: settings)
+        let solution = polishSolution(problem, raw) ?? raw
         let status: ResultStatus
         switch solution.status {
         case .solved: status = .solved

@@ -78,11 +78,13 @@ struct TwoLayerEquilibriumQP {
         let model = try builder.build()
         var settings = SolverSettings()
         // As for energy_sharing's reference: the solver's gaps are relative to the whole problem.
-        let internalTolerance = max(tolerance * 1e-5, 1e-14)
+        let internalTolerance = max(tolerance * 1e-4, 1e-12)
         settings.gapAbsTolerance = internalTolerance
         settings.gapRelTolerance = internalTolerance
         settings.feasibilityTolerance = internalTolerance
-        let solution = solveConic(model.problem, settings: settings)
+        // Polished on its active set, as energy_sharing's reference (`polishSolution`).
+        let raw = solveConic(model.problem, settings: settings)
+        let solution = polishSolution(model.problem, raw) ?? raw
         let status: ResultStatus
         switch solution.status {
         case .solved: status = .solved
