@@ -97,6 +97,10 @@ public enum ResultEncoder {
                 out.key(name)
                 out.string(values[row])
             }
+            for (name, values) in table.flagColumns {
+                out.key(name)
+                out.raw(values[row] ? "true" : "false")
+            }
             for (name, values) in table.columns {
                 out.key(name)
                 if periods == 1 {

@@ -5,15 +5,13 @@ import ESMSolver
 enum ConicMechanism {
     static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
         guard let conic = problem.conic else { throw InputError.invalid("conic", "missing required key \"conic\"") }
-        if !conic.integers.isEmpty {
-            throw InputError.unsupported("conic.integers", "binary variables need branch-and-bound, not built yet in this version")
-        }
         var settings = SolverSettings()
         settings.gapAbsTolerance = problem.options.tolerance
         settings.gapRelTolerance = problem.options.tolerance
         settings.feasibilityTolerance = problem.options.tolerance
         if let limit = problem.options.maxIterations { settings.maxIterations = limit }
         if let limit = problem.options.timeLimitSeconds { settings.timeLimitSeconds = limit }
+        if !conic.integers.isEmpty { return mixedInteger(conic, settings: settings, problem: problem, control: control) }
         let solution = solveConic(conic, settings: settings) { info in
             control.report(#"{"event":"iteration","mechanism":"conic","iteration":\#(info.iteration),"primalResidual":\#(finite(info.primalResidual)),"dualResidual":\#(finite(info.dualResidual))}"#)
         }
@@ -32,6 +30,38 @@ enum ConicMechanism {
         result.message = solution.message
         result.fields = [("x", .numbers(solution.x)), ("y", .numbers(solution.y)), ("s", .numbers(solution.s)),
                          ("objective", .number(solution.objective))]
+        result.quality = [("primalResidual", solution.primalResidual), ("dualResidual", solution.dualResidual)]
+        result.iterations = solution.iterations
+        return result
+    }
+
+    /// Binaries by branch-and-bound (best-bound search over interior-point relaxations); the
+    /// result also carries the incumbent's `bestBound`, `gap` and `nodes`.
+    static func mixedInteger(_ conic: ConicProblem, settings: SolverSettings, problem: Problem,
+                             control: SolveControl) -> MarketResult {
+        var bb = BranchAndBoundSettings()
+        bb.solver = settings
+        bb.timeLimitSeconds = settings.timeLimitSeconds
+        if let nodes = problem.options.maxIterations { bb.maxNodes = nodes }
+        let solution = solveMixedInteger(conic, settings: bb) { progress in
+            control.report(#"{"event":"iteration","mechanism":"conic","nodes":\#(progress.nodes),"incumbent":\#(finite(progress.incumbentObjective)),"bestBound":\#(finite(progress.bestBound))}"#)
+        }
+        let status: ResultStatus
+        switch solution.status {
+        case .optimal: status = .solved
+        case .infeasible: status = .primalInfeasible
+        case .unbounded: status = .dualInfeasible
+        case .nodeLimit: status = .iterationLimit
+        case .timeLimit: status = .timeLimit
+        case .interrupted: status = .interrupted
+        case .numericalError: status = .numericalError
+        }
+        var result = MarketResult(mechanism: .conic, status: status, algorithm: "branch_and_bound")
+        result.message = solution.message
+        result.fields = [("x", .numbers(solution.x)), ("y", .numbers(solution.y)), ("s", .numbers(solution.s)),
+                         ("objective", .number(solution.objective)), ("bestBound", .number(solution.bestBound)),
+                         ("gap", .number(solution.gap)), ("nodes", .number(Double(solution.nodes))),
+                         ("hasIncumbent", .flag(solution.hasIncumbent))]
         result.quality = [("primalResidual", solution.primalResidual), ("dualResidual", solution.dualResidual)]
         result.iterations = solution.iterations
         return result

@@ -106,11 +106,11 @@ extension EnergySharingQP {
     /// Solves the QP with the interior-point solver, then polishes it on its active set
     /// (`polishSolution`): an interior point only approaches the kinks where a prosumer's
     /// production or grid trade switches, the polished point sits on them. The solver's gap
-    /// tolerance is 1e-4 of the caller's (relative to the whole problem, whose cost grows with
+    /// tolerance is 1e-2 of the caller's (relative to the whole problem, whose cost grows with
     /// the number of prosumers), enough to identify the active set.
     func solve() throws -> Solution {
         var settings = SolverSettings()
-        let internalTolerance = max(tolerance * 1e-4, 1e-12)
+        let internalTolerance = max(tolerance * 1e-2, 1e-12)
         settings.gapAbsTolerance = internalTolerance
         settings.gapRelTolerance = internalTolerance
         settings.feasibilityTolerance = internalTolerance

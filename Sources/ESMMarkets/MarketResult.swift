@@ -34,6 +34,8 @@ public struct ResultTable: Sendable {
     public var ids: [String]
     public var periods: Int
     public var textColumns: [(name: String, values: [String])] = []
+    /// Per-row booleans (not per period), e.g. a line's `closed`.
+    public var flagColumns: [(name: String, values: [Bool])] = []
     public var columns: [(name: String, values: [Double])] = []
 
     public init(ids: [String], periods: Int) {
@@ -47,6 +49,10 @@ public struct ResultTable: Sendable {
 
     public mutating func addTextColumn(_ name: String, _ values: [String]) {
         textColumns.append((name, values))
+    }
+
+    public mutating func addFlagColumn(_ name: String, _ values: [Bool]) {
+        flagColumns.append((name, values))
     }
 }
 

@@ -13,6 +13,11 @@ import ESMSolver
 /// substation price, buyPrice · max(P_0, 0) − sellPrice · max(−P_0, 0) (convex: buy > sell),
 /// written with an import u ≥ 0 and an export w ≥ 0, P_0 = u − w.
 ///
+/// How: by default the exact bus aggregation of `SocialOptimumAggregation.swift` (one flex
+/// variable per bus, a few network-sized solves, whatever the number of prosumers); when it does
+/// not apply (a flexible prosumer with costA = 0) or does not settle, one conic problem with a
+/// variable per flexible prosumer.
+///
 /// Scaling: flows, injections and flex are per unit on the feeder's power base (`Feeder`), and the
 /// objective is divided by (price scale · base), the price scale being the period's largest grid
 /// price, so the conic problem is of order one whatever the user's units; results are converted
@@ -25,7 +30,7 @@ import ESMSolver
 ///   price × net import (settlement at the locational price), `cost` = flexCost + payment.
 /// * `buses[]`: `vPu` and `price`, the cost of one more kW of demand at the bus, split into
 ///   `priceEnergy` + `priceLoss` + `priceCongestion` + `priceVoltage` (`LocationalPrices`).
-/// * `lines[]`: `pKW`, `qKVAr` at the `from` end, `lossKW`, `closed` (1 closed, 0 open).
+/// * `lines[]`: `pKW`, `qKVAr` at the `from` end, `lossKW`, `closed`.
 /// * `quality`: solver residuals; `relaxationGapMax` (socp) = max over lines of
 ///   (v_from·ℓ − P² − Q²) / S_ref², with S_ref the feeder's total apparent demand (passive loads
 ///   plus prosumer loads), so that it is free of units and bases: 0 when the relaxation is exact;
@@ -36,7 +41,9 @@ import ESMSolver
 ///   every voltage and thermal limit with a slack and minimizes the total relative violation: the
 ///   largest slack names the constraint (see `SocialOptimumDiagnosis.swift`).
 enum SocialOptimum {
-    static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
+    /// `aggregate: false` skips the bus-aggregated fast path (`SocialOptimumAggregation`) and
+    /// solves with one variable per prosumer (the tests compare the two).
+    static func clear(_ problem: Problem, control: SolveControl, aggregate: Bool = true) throws -> MarketResult {
         try validate(problem)
         guard let network = problem.network, let tree = problem.tree else {
             throw InputError.invalid("network", "social_optimum clears over a feeder: missing \"network\"")
@@ -61,9 +68,6 @@ enum SocialOptimum {
         var vPu = [Double](repeating: 0, count: n * periods)
         var price = vPu, priceEnergy = vPu, priceLoss = vPu, priceCongestion = vPu, priceVoltage = vPu
         var pKW = [Double](repeating: 0, count: lineCount * periods), qKVAr = pKW, lossKW = pKW
-        let closed = [Double](repeating: 0, count: lineCount * periods).enumerated().map { k, _ in
-            network.lines[k / periods].closed ? 1.0 : 0.0
-        }
         var socialCost = [Double](), flexCostTotal = [Double](), gridCost = [Double](), losses = [Double]()
         var primalResidual = 0.0, dualResidual = 0.0, gapMax = 0.0, acError = 0.0, decompositionError = 0.0
         var iterations = 0, solveSeconds = 0.0
@@ -74,9 +78,9 @@ enum SocialOptimum {
             let feeder = try Feeder(network: network, tree: tree, period: t,
                                     scaleKVA: demandKVA(network: network, prosumers: people, period: t))
             let setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
-            let assembled = setup.assemble()
-            let built = try assembled.builder.build()
-            let solution = solve(built.problem, options: problem.options, control: control)
+            let dispatch = try dispatchPeriod(setup, options: problem.options, control: control, aggregate: aggregate)
+            let built = dispatch.built
+            let solution = dispatch.solution
             iterations += solution.iterations
             solveSeconds += solution.solveSeconds
             if solution.status == .interrupted {
@@ -111,7 +115,7 @@ enum SocialOptimum {
 
             // Quantities.
             let x = solution.x
-            let flow = assembled.flow
+            let flow = dispatch.flow
             let state = flow.solution(x: x)
             let unscale = setup.priceScale * feeder.baseKVA   // objective units per pu → currency per kW·(1/base)
             let lmp = flow.locationalPrices(x: x, y: solution.y, model: built)
@@ -132,7 +136,7 @@ enum SocialOptimum {
             }
             var totalFlex = 0.0
             for (j, who) in people.enumerated() {
-                let p = setup.flexKW(of: j, x: x, variables: assembled.flexVariables)
+                let p = dispatch.flexKW[j]
                 let k = j * periods + t
                 let c = flexCostOf(who, p, period: t)
                 let net = who.loadKW[t] - who.pvKW[t] - p
@@ -164,7 +168,7 @@ enum SocialOptimum {
                 gapMax = max(gapMax, finite(worst / scale))
             }
             if verify {
-                let (ac, error) = flow.verifyWithPowerFlow(x: x, injections: assembled.injections)
+                let (ac, error) = flow.verifyWithPowerFlow(x: x, injections: dispatch.injections)
                 acError = max(acError, finite(error))
                 if !ac.converged { messages.append("period \(t): the AC power flow did not converge (\(ac.message))") }
             }
@@ -197,7 +201,7 @@ enum SocialOptimum {
         lines.addColumn("pKW", pKW)
         lines.addColumn("qKVAr", qKVAr)
         lines.addColumn("lossKW", lossKW)
-        lines.addColumn("closed", closed)
+        lines.addFlagColumn("closed", network.lines.map(\.closed))
         result.tables = [("prosumers", prosumers), ("buses", buses), ("lines", lines)]
         var quality: [(String, Double)] = [("primalResidual", primalResidual), ("dualResidual", dualResidual)]
         if model == .socp { quality.append(("relaxationGapMax", gapMax)) }
@@ -206,6 +210,25 @@ enum SocialOptimum {
         result.quality = quality
         _ = control.report(#"{"event":"done","mechanism":"social_optimum","iterations":\#(iterations)}"#)
         return result
+    }
+
+    /// One period's solve: by bus aggregation when it applies and settles, else per prosumer.
+    static func dispatchPeriod(_ setup: PeriodSetup, options: Options, control: SolveControl,
+                               aggregate: Bool) throws -> PeriodDispatch {
+        var spent = (iterations: 0, seconds: 0.0)
+        if aggregate {
+            if let fast = try SocialOptimumAggregation.dispatch(setup, options: options, control: control, spent: &spent) {
+                return fast
+            }
+        }
+        let assembled = setup.assemble()
+        let built = try assembled.builder.build()
+        var solution = solve(built.problem, options: options, control: control)
+        solution.iterations += spent.iterations
+        solution.solveSeconds += spent.seconds
+        let flexKW = setup.problem.prosumers.indices.map { setup.flexKW(of: $0, x: solution.x, variables: assembled.flexVariables) }
+        return PeriodDispatch(built: built, flow: assembled.flow, injections: assembled.injections,
+                              solution: solution, flexKW: flexKW, aggregated: false)
     }
 
     /// What the mechanism rejects beyond the generic document checks.
@@ -271,6 +294,17 @@ enum SocialOptimum {
     }
 
     static func finite(_ v: Double) -> Double { v.isFinite ? v : 0 }
+}
+
+/// A period's solved problem: where the network sits in it, and every prosumer's flex (kW).
+struct PeriodDispatch {
+    var built: ConicModel
+    var flow: BranchFlowModel
+    var injections: BusInjections
+    var solution: ConicSolution
+    var flexKW: [Double]
+    /// Solved by bus aggregation (`SocialOptimumAggregation`).
+    var aggregated: Bool
 }
 
 /// One period's data and how it becomes a conic problem: shared by the dispatch and the
@@ -363,7 +397,15 @@ struct PeriodSetup {
         options.thermalLimits = limits
         let flow = feeder.addModel(model, to: &builder, injections: injections, options: options)
 
-        // Substation: P_0 in pu; the objective counts it in priceScale · base units.
+        addSubstationCost(to: &builder, flow: flow, weight: costWeight)
+        return Assembled(builder: builder, flexVariables: flexVariables, injections: injections, flow: flow)
+    }
+
+    /// The substation's import cost (P_0 in pu; the objective in priceScale · base units), times
+    /// `weight`.
+    func addSubstationCost(to builder: inout ConicBuilder, flow: BranchFlowModel, weight: Double) {
+        let t = period
+        let linearUnit = weight / priceScale
         let import0 = flow.p[feeder.root]
         if let substation = grid.substationPrice {
             builder.addLinearCost(import0, substation[t] * linearUnit)
@@ -377,7 +419,6 @@ struct PeriodSetup {
             builder.addLinearCost(split[0], grid.buyPrice[t] * linearUnit)
             builder.addLinearCost(split[1], -grid.sellPrice[t] * linearUnit)
         }
-        return Assembled(builder: builder, flexVariables: flexVariables, injections: injections, flow: flow)
     }
 
     /// Prosumer j's flex output in kW at `x` (its fixed output when it has no variable), clamped to

@@ -10,7 +10,10 @@ import ESMSolver
 ///     ‖(P_j, Q_j)‖ ≤ rate_j (1 + s_j^th)                    (and the receiving end in socp)
 ///
 /// minimizing Σ s^lo / vMin² + Σ s^hi / vMax² + Σ s^th (each slack relative to its limit), plus
-/// the dispatch cost with weight 1e-6 to settle ties. The largest relative slack names the
+/// the substation's import cost with weight 1e-6 to settle ties. Only where power can be
+/// produced matters here, so each bus's flexible prosumers are one variable on their summed range
+/// [Σ minKW, Σ maxKW]: the diagnosis is network-sized whatever the number of prosumers. The
+/// largest relative slack names the
 /// binding constraint: `{"constraint": "vMinPu" | "vMaxPu", "bus": id}` or
 /// `{"constraint": "rateKVA", "line": id}`. When even the relaxed problem has no solution
 /// (the load exceeds what the feeder can carry at any voltage), the diagnosis is
@@ -31,7 +34,7 @@ enum SocialOptimumDiagnosis {
         guard let network = setup.problem.network else { return nil }
         let f = setup.feeder
         let n = f.busCount
-        let assembled = setup.assemble(limits: false, costWeight: 1e-6)
+        let assembled = setup.assembleBusRanges()
         var builder = assembled.builder
         let flow = assembled.flow
 
@@ -113,5 +116,49 @@ enum SocialOptimumDiagnosis {
     static func rounded(_ v: Double) -> String {
         let r = (v * 1e4).rounded() / 1e4
         return describeNumber(r)
+    }
+}
+
+extension PeriodSetup {
+    /// The network without voltage and thermal limits, each bus's flexible prosumers as one
+    /// variable on their summed range, and the substation cost with weight 1e-6 (the diagnosis
+    /// problem before its slacks).
+    func assembleBusRanges() -> Assembled {
+        let t = period
+        let base = feeder.baseKVA
+        let n = feeder.busCount
+        var low = [Double](repeating: 0, count: n), high = low
+        var flexible = [Bool](repeating: false, count: n)
+        var active = [LinearExpression](repeating: .zero, count: n)
+        var reactive = [LinearExpression](repeating: .zero, count: n)
+        for who in problem.prosumers {
+            guard let bus = who.bus, bus >= 0, bus < n else { continue }
+            active[bus].constant += who.pvKW[t] - who.loadKW[t]
+            reactive[bus].constant -= who.qLoadKVAr[t]
+            guard let flex = who.flex else { continue }
+            if flex.maxKW[t] > flex.minKW[t] {
+                flexible[bus] = true
+                low[bus] += flex.minKW[t]
+                high[bus] += flex.maxKW[t]
+            } else {
+                active[bus].constant += flex.minKW[t]
+            }
+        }
+        var builder = ConicBuilder()
+        let buses = (0..<n).filter { flexible[$0] }
+        let block = builder.addVariables("bus flex", count: buses.count)
+        let bounds = builder.addGroup("bus flex range", .nonnegative)
+        for (i, bus) in buses.enumerated() {
+            builder.addGreaterEqual(bounds, .variable(block[i]), low[bus] / base)
+            builder.addLessEqual(bounds, .variable(block[i]), high[bus] / base)
+            active[bus].add(block[i], base)
+        }
+        let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
+        var options = BranchFlowOptions()
+        options.voltageLimits = false
+        options.thermalLimits = false
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: options)
+        addSubstationCost(to: &builder, flow: flow, weight: 1e-6)
+        return Assembled(builder: builder, flexVariables: [], injections: injections, flow: flow)
     }
 }

@@ -169,6 +169,7 @@ enum TwoLayer {
         var buses = ResultTable(ids: network.buses.map(\.id), periods: periods)
         buses.addColumn("price", busPrice)
         var lines = ResultTable(ids: network.lines.map(\.id), periods: periods)
+        lines.addFlagColumn("closed", network.lines.map(\.closed))
         lines.addColumn("pKW", lineFlow)
         lines.addColumn("congestionPrice", lineCongestion)
         lines.addColumn("limitKW", network.lines.map { $0.rateKVA ?? -1 }.flatMap { [Double](repeating: $0, count: periods) })

@@ -78,7 +78,7 @@ struct TwoLayerEquilibriumQP {
         let model = try builder.build()
         var settings = SolverSettings()
         // As for energy_sharing's reference: the solver's gaps are relative to the whole problem.
-        let internalTolerance = max(tolerance * 1e-4, 1e-12)
+        let internalTolerance = max(tolerance * 1e-2, 1e-12)
         settings.gapAbsTolerance = internalTolerance
         settings.gapRelTolerance = internalTolerance
         settings.feasibilityTolerance = internalTolerance

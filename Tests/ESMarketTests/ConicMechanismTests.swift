@@ -27,8 +27,19 @@ func smallLP(rhs: Double, extra: String = "") -> String {
     #expect(try clear(unbounded).status == .dualInfeasible)
 }
 
-@Test func conicBinariesAreNotSupportedYet() throws {
-    let reply = Service.clear(smallLP(rhs: 1, extra: #","integers":[0]"#))
-    #expect(reply.error == .unsupported)
-    #expect(reply.json.contains(#""path":"conic.integers""#))
+@Test func conicBinariesByBranchAndBound() throws {
+    // max x₁ + 2x₂ (min −x₁ − 2x₂) with x₁ + x₂ ≤ 1.5, x binary: x = (0, 1), objective −2;
+    // the relaxation would take (0.5, 1) at −2.5.
+    let r = try clear(smallLP(rhs: 1.5, extra: #","integers":[0,1]"#))
+    #expect(r.status == .solved)
+    guard case .numbers(let x)? = r.fields.first(where: { $0.0 == "x" })?.1,
+          case .number(let objective)? = r.fields.first(where: { $0.0 == "objective" })?.1 else {
+        Issue.record("x or objective missing")
+        return
+    }
+    expectClose(x, [0, 1], 1e-6)
+    expectClose([objective], [-2], 1e-6)
+    #expect(Service.clear(smallLP(rhs: 1.5, extra: #","integers":[0,1]"#)).json.contains(#""nodes":"#))
+    // Infeasible twin: x₁ + x₂ ≤ −1 has no binary (nor any nonnegative) solution.
+    #expect(try clear(smallLP(rhs: -1, extra: #","integers":[0,1]"#)).status == .primalInfeasible)
 }
