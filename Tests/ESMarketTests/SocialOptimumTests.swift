@@ -138,7 +138,8 @@ import ESMSolver
         let spec = #"{"mechanism":"social_optimum","feeder":"\#(feeder)","prosumers":\#(prosumers),"seed":\#(seed)}"#
         let document = try generateCase(spec)
         return document
-            .replacingOccurrences(of: #""vMinPu":0.95"#, with: #""vMinPu":\#(vMin),"model":"\#(model)""#)
+            .replacingOccurrences(of: #"{"builtin":"\#(feeder)"}"#,
+                                  with: #"{"builtin":"\#(feeder)","vMinPu":\#(vMin),"model":"\#(model)"}"#)
     }
 
     /// Raising one bus's demand by ε raises the optimal cost by price · ε (central differences,
