@@ -14,38 +14,15 @@ and prints times, ratios and the largest price / social-cost differences.
     python3 bench/energy_sharing.py --sizes 12300 --repeat 9
 """
 import argparse
-import ctypes
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_library():
-    path = os.environ.get("ESMARKET_LIB") or str(ROOT / ".build" / "release" / "libesmarket.so")
-    lib = ctypes.CDLL(path)
-    for name in ("esm_clear", "esm_generate_case"):
-        fn = getattr(lib, name)
-        fn.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-        fn.restype = ctypes.c_int
-    lib.esm_string_free.argtypes = [ctypes.c_void_p]
-    return lib
-
-
-def call(lib, fn, text: bytes):
-    out = ctypes.c_void_p()
-    start = time.perf_counter()
-    code = getattr(lib, fn)(text, ctypes.byref(out))
-    seconds = time.perf_counter() - start
-    reply = ctypes.string_at(out.value)
-    lib.esm_string_free(out)
-    if code != 0:
-        raise RuntimeError(reply.decode())
-    return reply, seconds
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from esm_ctypes import call, load_library  # noqa: E402
 
 
 def cvxpy_reference(problem):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Tests" / "python"))
-from energy_sharing import call, load_library  # noqa: E402
+from esm_ctypes import call, load_library  # noqa: E402
 
 
 def timed(lib, text, repeat):
@@ -44,7 +44,7 @@ def main():
     args = parser.parse_args()
     lib = load_library()
     try:
-        from test_two_layer import solve_eq_with_cvxpy, full_network_case  # noqa: F401
+        import test_two_layer  # noqa: F401  (needs cvxpy)
         have_cvxpy = not args.no_cvxpy
     except Exception:  # cvxpy missing
         have_cvxpy = False

@@ -15,17 +15,7 @@ enum ConicMechanism {
         let solution = solveConic(conic, settings: settings) { info in
             control.report(#"{"event":"iteration","mechanism":"conic","iteration":\#(info.iteration),"primalResidual":\#(finite(info.primalResidual)),"dualResidual":\#(finite(info.dualResidual))}"#)
         }
-        let status: ResultStatus
-        switch solution.status {
-        case .solved: status = .solved
-        case .solvedInaccurate: status = .solvedInaccurate
-        case .primalInfeasible: status = .primalInfeasible
-        case .dualInfeasible: status = .dualInfeasible
-        case .iterationLimit: status = .iterationLimit
-        case .timeLimit: status = .timeLimit
-        case .numericalError: status = .numericalError
-        case .interrupted: status = .interrupted
-        }
+        let status = ResultStatus(solution.status)
         var result = MarketResult(mechanism: .conic, status: status, algorithm: problem.algorithm)
         result.message = solution.message
         result.fields = [("x", .numbers(solution.x)), ("y", .numbers(solution.y)), ("s", .numbers(solution.s)),

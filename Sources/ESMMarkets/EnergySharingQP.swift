@@ -118,16 +118,7 @@ extension EnergySharingQP {
         let problem = conicProblem()
         let raw = solveConic(problem, settings: settings)
         let solution = polishSolution(problem, raw) ?? raw
-        let status: ResultStatus
-        switch solution.status {
-        case .solved: status = .solved
-        case .solvedInaccurate: status = .solvedInaccurate
-        case .primalInfeasible, .dualInfeasible: status = .numericalError  // the QP is always feasible and bounded
-        case .iterationLimit: status = .iterationLimit
-        case .timeLimit: status = .timeLimit
-        case .numericalError: status = .numericalError
-        case .interrupted: status = .interrupted
-        }
+        let status = ResultStatus(solution.status).forMarket
         return Solution(equilibrium: equilibrium(x: solution.x, y: solution.y), status: status,
                         iterations: solution.iterations)
     }

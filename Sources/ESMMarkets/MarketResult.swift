@@ -1,3 +1,5 @@
+import ESMSolver
+
 /// A cleared market in the shape of api.md §3, independent of how it is encoded.
 
 public enum ResultStatus: String, Sendable {
@@ -11,6 +13,27 @@ public enum ResultStatus: String, Sendable {
     // The conic mechanism reports the solver's own certificates.
     case primalInfeasible = "primal_infeasible"
     case dualInfeasible = "dual_infeasible"
+}
+
+extension ResultStatus {
+    /// The solver's status as a result status (certificates kept as such).
+    public init(_ status: ConicStatus) {
+        switch status {
+        case .solved: self = .solved
+        case .solvedInaccurate: self = .solvedInaccurate
+        case .primalInfeasible: self = .primalInfeasible
+        case .dualInfeasible: self = .dualInfeasible
+        case .iterationLimit: self = .iterationLimit
+        case .timeLimit: self = .timeLimit
+        case .numericalError: self = .numericalError
+        case .interrupted: self = .interrupted
+        }
+    }
+
+    /// For a market: either infeasibility certificate is `infeasible`.
+    public var forMarket: ResultStatus {
+        self == .primalInfeasible || self == .dualInfeasible ? .infeasible : self
+    }
 }
 
 /// A value in a result document.

@@ -68,16 +68,7 @@ extension SharingParticipant {
     /// Price-anticipating response to the announced price `w` with own price impact `a > 0`.
     /// Continuous, piecewise linear and nondecreasing in `w`, with kinks at `breakpoints(a:band:)`.
     public func strategicResponse(price w: Double, impact a: Double, band: RetailBand) -> SharingDecision {
-        let hLo = b + c * pMin + a * (pMin - demand)
-        let hHi = b + c * pMax + a * (pMax - demand)
-        let nuFree: Double
-        if w <= hLo {
-            nuFree = w - a * (pMin - demand)
-        } else if w >= hHi {
-            nuFree = w - a * (pMax - demand)
-        } else {
-            nuFree = (c * w + a * b + a * c * demand) / (c + a)
-        }
+        let (nuFree, regime) = unclampedMarginalValue(price: w, impact: a)
         if nuFree < band.sell || nuFree > band.buy {
             // Marginal value pinned at a retail price: the grid absorbs the difference.
             let nu = nuFree < band.sell ? band.sell : band.buy
@@ -89,9 +80,9 @@ extension SharingParticipant {
         }
         // No grid trade: x = p − demand exactly, so the balance holds to the last bit.
         let p: Double
-        if w <= hLo {
+        if regime == .atMinimum {
             p = pMin
-        } else if w >= hHi {
+        } else if regime == .atMaximum {
             p = pMax
         } else if c > 0 {
             p = min(max((nuFree - b) / c, pMin), pMax)
@@ -106,19 +97,20 @@ extension SharingParticipant {
     /// `1/a` when the grid absorbs the change, `0` when production sits at a bound,
     /// `1/(c + a)` when production follows the price.
     public func strategicSlope(price w: Double, impact a: Double, band: RetailBand) -> Double {
-        let hLo = b + c * pMin + a * (pMin - demand)
-        let hHi = b + c * pMax + a * (pMax - demand)
-        let nuFree: Double
-        if w <= hLo {
-            nuFree = w - a * (pMin - demand)
-        } else if w >= hHi {
-            nuFree = w - a * (pMax - demand)
-        } else {
-            nuFree = (c * w + a * b + a * c * demand) / (c + a)
-        }
+        let (nuFree, regime) = unclampedMarginalValue(price: w, impact: a)
         if nuFree < band.sell || nuFree > band.buy { return 1 / a }
-        if w <= hLo || w >= hHi { return 0 }
+        if regime != .interior { return 0 }
         return 1 / (c + a)
+    }
+
+    enum ProductionRegime { case atMinimum, interior, atMaximum }
+
+    /// The marginal value ν solving `ν + a·(p(ν) − demand) = w` before the retail band clamps it
+    /// (two_layer.md §3.5), and where production then sits.
+    func unclampedMarginalValue(price w: Double, impact a: Double) -> (Double, ProductionRegime) {
+        if w <= b + c * pMin + a * (pMin - demand) { return (w - a * (pMin - demand), .atMinimum) }
+        if w >= b + c * pMax + a * (pMax - demand) { return (w - a * (pMax - demand), .atMaximum) }
+        return ((c * w + a * b + a * c * demand) / (c + a), .interior)
     }
 
     /// Prices at which the strategic response changes regime (at most four).

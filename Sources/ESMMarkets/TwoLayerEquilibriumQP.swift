@@ -85,16 +85,7 @@ struct TwoLayerEquilibriumQP {
         // Polished on its active set, as energy_sharing's reference (`polishSolution`).
         let raw = solveConic(model.problem, settings: settings)
         let solution = polishSolution(model.problem, raw) ?? raw
-        let status: ResultStatus
-        switch solution.status {
-        case .solved: status = .solved
-        case .solvedInaccurate: status = .solvedInaccurate
-        case .primalInfeasible, .dualInfeasible: status = .infeasible
-        case .iterationLimit: status = .iterationLimit
-        case .timeLimit: status = .timeLimit
-        case .numericalError: status = .numericalError
-        case .interrupted: status = .interrupted
-        }
+        let status = ResultStatus(solution.status).forMarket
         let lamDuals = Array(model.values(of: lam, in: solution.y))
         let balanceDuals = Array(model.values(of: balance, in: solution.y))
         var prices: [Double] = [], exports: [Double] = [], decisions: [[SharingDecision]] = []
