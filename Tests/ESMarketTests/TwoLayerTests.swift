@@ -245,3 +245,32 @@ func efficiencyBoundsAndModes(seed: UInt64) throws {
         }
     }
 }
+
+@Test func t9ScaleSmokeTest() throws {
+    // 75 communities × 150 prosumers on the IEEE 123-bus feeder (two_layer.md §5.4 scenario).
+    let generated = Service.generateCase(#"{"mechanism":"two_layer","feeder":"ieee123","prosumers":11250,"seed":1}"#)
+    #expect(generated.error == nil)
+    let r = try clear(generated.json)
+    #expect(r.status == .solved)
+    #expect(r.column("communities", "price").count == 75)
+    #expect(r.qualityValue("equilibriumResidual") < 1e-8)
+    let none = r.objectiveValue("noSharingCost"), lam = r.objectiveValue("lamOnlyCost")
+    let two = r.objectiveValue("twoLayerCost"), so = r.objectiveValue("socialOptimumCost")
+    #expect(none > lam && lam > two && two >= so, "\(none) > \(lam) > \(two) ≥ \(so)")
+    #expect((two - so) / so < 0.01, "two-layer within 1 % of the social optimum")
+}
+
+@Test func t7MonotonicityOfAStandAloneCommunity() {
+    // Raising one community's intercept by δ raises its price by at most δ and does not lower its export.
+    let people = randomParticipants(80, seed: 42)
+    let band = RetailBand(sell: 0.2, buy: 0.9)
+    var previous: CommunityMarket.Equilibrium?
+    for intercept in stride(from: 0.0, through: 1.2, by: 0.05) {
+        let eq = CommunityMarket(participants: people, sensitivity: 0.05, band: band, clearing: .intercept(intercept)).solve()
+        if let previous {
+            #expect(eq.price >= previous.price - 1e-12 && eq.price - previous.price <= 0.05 + 1e-12)
+            #expect(eq.exportKW >= previous.exportKW - 1e-9)
+        }
+        previous = eq
+    }
+}
