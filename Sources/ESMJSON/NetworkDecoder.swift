@@ -56,9 +56,9 @@ struct NetworkDecoder {
             if busIndex[id] != nil { throw idNode.fail("duplicate bus id \"\(id)\"") }
             busIndex[id] = buses.count
             buses.append(Bus(id: id,
-                             pLoadKW: try series.read(object["pLoadKW"], default: 0),
-                             qLoadKVAr: try series.read(object["qLoadKVAr"], default: 0),
-                             qCapKVAr: try object["qCapKVAr"]?.number(min: 0) ?? 0))
+                             pLoadKW: try series.read(object["pLoadKW"], default: 0, min: -Limits.power, max: Limits.power),
+                             qLoadKVAr: try series.read(object["qLoadKVAr"], default: 0, min: -Limits.power, max: Limits.power),
+                             qCapKVAr: try object["qCapKVAr"]?.number(min: 0, max: Limits.power) ?? 0))
         }
         let substationNode = try require(fields, "substationBus", path)
         let substationName = try substationNode.identifier()
@@ -82,7 +82,7 @@ struct NetworkDecoder {
             if ends[0] == ends[1] {
                 throw InputError.invalid(item.path, "line \"\(id)\" connects bus \"\(buses[ends[0]].id)\" to itself")
             }
-            let rate: Double? = try object["rateKVA"]?.number(above: 0)
+            let rate: Double? = try object["rateKVA"]?.number(above: 0, max: Limits.power)
             lines.append(Line(id: id, from: ends[0], to: ends[1],
                               rOhm: try object.require("rOhm").number(min: 0, max: 1e6),
                               xOhm: try object.require("xOhm").number(min: 0, max: 1e6),

@@ -76,7 +76,8 @@ public enum ProblemDecoder {
         if let value = object["upperPriceRange"] {
             let pair = try value.array()
             guard pair.count == 2 else { throw value.fail("expected [min, max], got \(value.shown)") }
-            let low = try pair[0].number(), high = try pair[1].number()
+            let low = try pair[0].number(min: -Limits.price, max: Limits.price)
+            let high = try pair[1].number(min: -Limits.price, max: Limits.price)
             guard high > low else { throw pair[1].fail("max (\(describeNumber(high))) must exceed min (\(describeNumber(low)))") }
             options.upperPriceRange = (low, high)
         }
@@ -98,14 +99,14 @@ public enum ProblemDecoder {
         let object = try node.object(allowing: ["buyPrice", "sellPrice", "substationPrice", "priceSlope"])
         let series = SeriesReader(periods: periods)
         let buyNode = try object.require("buyPrice")
-        let buy = try series.read(buyNode, min: 0)
-        let sell = try series.read(object.require("sellPrice"), min: 0)
+        let buy = try series.read(buyNode, min: 0, max: Limits.price)
+        let sell = try series.read(object.require("sellPrice"), min: 0, max: Limits.price)
         for t in 0..<periods where buy[t] <= sell[t] {
             throw InputError.invalid(series.elementPath(buyNode, t),
                                      "buyPrice (\(describeNumber(buy[t]))) must exceed sellPrice (\(describeNumber(sell[t])))")
         }
-        let substation = try object["substationPrice"].map { try series.read($0) }
-        let slope = try object["priceSlope"]?.number(min: 0)
+        let substation = try object["substationPrice"].map { try series.read($0, min: -Limits.price, max: Limits.price) }
+        let slope = try object["priceSlope"]?.number(min: 0, max: Limits.price)
         return GridTariff(buyPrice: buy, sellPrice: sell, substationPrice: substation, priceSlope: slope)
     }
 
@@ -136,7 +137,11 @@ public enum ProblemDecoder {
             } else if network != nil && mechanism.needsNetwork {
                 throw InputError.invalid(item.child("bus"), "missing required key \"bus\" (a community needs a bus when there is a network)")
             }
-            let sensitivity = try object.require("sensitivity").number(min: 0)
+            let sensitivityNode = try object.require("sensitivity")
+            let sensitivity = try sensitivityNode.number(min: 0, max: Limits.price)
+            if sensitivity > 0 && sensitivity < Limits.smallestSensitivity {
+                throw sensitivityNode.fail("\(sensitivityNode.shown) is below the smallest usable sensitivity \(Limits.smallestSensitivity)")
+            }
             var mode = Community.Mode.lamPriceEqualsDLMP
             if let modeNode = object["mode"] {
                 mode = try Community.Mode(rawValue: modeNode.oneOf(["lam_price_equals_dlmp", "intercept_equals_dlmp"])) ?? mode
@@ -146,7 +151,7 @@ public enum ProblemDecoder {
                 guard mechanism == .energySharing else {
                     throw value.fail("\"intercept\" is only read by energy_sharing (the two-layer markets set it)")
                 }
-                intercept = try SeriesReader(periods: periods).read(value)
+                intercept = try SeriesReader(periods: periods).read(value, min: -Limits.price, max: Limits.price)
             }
             communities.append(Community(id: id, bus: bus, sensitivity: sensitivity, mode: mode, intercept: intercept))
         }
@@ -187,6 +192,15 @@ public enum ProblemDecoder {
         let line = network.lines[k]
         return InputError.invalid("network.lines[\(k)]", "closed line \"\(line.id)\" (\(network.buses[line.from].id) → \(network.buses[line.to].id)) closes a loop: the closed lines must form a tree from the substation")
     }
+}
+
+/// Magnitudes the contract accepts, so that every product and square the markets form stays
+/// finite (a sensitivity of 1e-300 or a load of 1e300 would overflow): powers up to 1e9 kW,
+/// prices and cost coefficients up to 1e6 per kWh, sensitivities from 1e-12.
+enum Limits {
+    static let power = 1e9
+    static let price = 1e6
+    static let smallestSensitivity = 1e-12
 }
 
 /// Union–find for the connectivity check of reconfigurable feeders.

@@ -82,10 +82,10 @@ struct ProsumerDecoder {
             throw InputError.invalid(object.child("bus"), "missing required key \"bus\" (and no community bus to attach to)")
         }
         let powerFactor = try object["powerFactor"]?.number(above: 0, max: 1) ?? 1.0
-        let load = try series.series(object["loadKW"], default: 0, min: 0)
+        let load = try series.series(object["loadKW"], default: 0, min: 0, max: Limits.power)
         let qLoad: Series
         if let node = object["qLoadKVAr"] {
-            qLoad = try series.series(node)
+            qLoad = try series.series(node, min: -Limits.power, max: Limits.power)
         } else {
             let ratio = powerFactor >= 1 ? 0 : (1 - powerFactor * powerFactor).squareRoot() / powerFactor
             qLoad = load.scaled(by: ratio)
@@ -93,32 +93,32 @@ struct ProsumerDecoder {
         let flex = try object["flex"].map { try decodeFlex($0) }
         let storage = try object["storage"].map { try decodeStorage($0) }
         return Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
-                        pvKW: try series.series(object["pvKW"], default: 0, min: 0), flex: flex, storage: storage,
-                        peers: [], tradeCost: try object["tradeCost"]?.number(min: 0) ?? 0, powerFactor: powerFactor)
+                        pvKW: try series.series(object["pvKW"], default: 0, min: 0, max: Limits.power), flex: flex, storage: storage,
+                        peers: [], tradeCost: try object["tradeCost"]?.number(min: 0, max: Limits.price) ?? 0, powerFactor: powerFactor)
     }
 
     private func decodeFlex(_ node: JSONNode) throws -> Flex {
         let object = try node.object(allowing: ["minKW", "maxKW", "costA", "costB"])
         let series = SeriesReader(periods: periods)
-        let minKW = try series.series(object["minKW"], default: 0, min: -1e9, max: 1e9)
+        let minKW = try series.series(object["minKW"], default: 0, min: -Limits.power, max: Limits.power)
         let maxNode = try object.require("maxKW")
-        let maxKW = try series.series(maxNode, min: -1e9, max: 1e9)
+        let maxKW = try series.series(maxNode, min: -Limits.power, max: Limits.power)
         for t in 0..<periods where maxKW[t] < minKW[t] {
             throw InputError.invalid(series.elementPath(maxNode, t),
                                      "maxKW (\(describeNumber(maxKW[t]))) is below minKW (\(describeNumber(minKW[t])))")
         }
         return Flex(minKW: minKW, maxKW: maxKW,
-                    costA: try series.series(object["costA"], default: 0, min: 0, max: 1e9),
-                    costB: try series.series(object["costB"], default: 0, min: -1e9, max: 1e9))
+                    costA: try series.series(object["costA"], default: 0, min: 0, max: Limits.price),
+                    costB: try series.series(object["costB"], default: 0, min: -Limits.price, max: Limits.price))
     }
 
     private func decodeStorage(_ node: JSONNode) throws -> Storage {
         let object = try node.object(allowing: ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
                                                 "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear"])
-        let capacity = try object.require("capacityKWh").number(above: 0, max: 1e9)
-        let socMin = try object["socMinKWh"]?.number(min: 0) ?? 0
+        let capacity = try object.require("capacityKWh").number(above: 0, max: Limits.power)
+        let socMin = try object["socMinKWh"]?.number(min: 0, max: Limits.power) ?? 0
         let socMaxNode = object["socMaxKWh"]
-        let socMax = try socMaxNode?.number(min: 0) ?? capacity
+        let socMax = try socMaxNode?.number(min: 0, max: Limits.power) ?? capacity
         if socMax < socMin {
             throw InputError.invalid(object.child("socMaxKWh"), "socMaxKWh (\(describeNumber(socMax))) is below socMinKWh (\(describeNumber(socMin)))")
         }
@@ -131,10 +131,10 @@ struct ProsumerDecoder {
             throw socNode.fail("socKWh (\(describeNumber(soc))) is outside [socMinKWh, socMaxKWh] = [\(describeNumber(socMin)), \(describeNumber(socMax))]")
         }
         return Storage(capacityKWh: capacity, socKWh: soc, socMinKWh: socMin, socMaxKWh: socMax,
-                       chargeMaxKW: try object.require("chargeMaxKW").number(min: 0, max: 1e9),
-                       dischargeMaxKW: try object.require("dischargeMaxKW").number(min: 0, max: 1e9),
+                       chargeMaxKW: try object.require("chargeMaxKW").number(min: 0, max: Limits.power),
+                       dischargeMaxKW: try object.require("dischargeMaxKW").number(min: 0, max: Limits.power),
                        etaCharge: try object["etaCharge"]?.number(above: 0, max: 1) ?? 1,
                        etaDischarge: try object["etaDischarge"]?.number(above: 0, max: 1) ?? 1,
-                       costWear: try object["costWear"]?.number(min: 0) ?? 0)
+                       costWear: try object["costWear"]?.number(min: 0, max: Limits.price) ?? 0)
     }
 }

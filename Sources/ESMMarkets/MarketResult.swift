@@ -101,6 +101,26 @@ public struct MarketResult: Sendable {
     }
 }
 
+extension ResultValue {
+    var isFinite: Bool {
+        switch self {
+        case .number(let v): return v.isFinite
+        case .numbers(let vs): return vs.allSatisfy(\.isFinite)
+        case .object(let fields): return fields.allSatisfy { $0.1.isFinite }
+        case .text, .flag, .null: return true
+        }
+    }
+}
+
+extension MarketResult {
+    /// Whether every number of the result is finite.
+    public var isFinite: Bool {
+        objective.allSatisfy { $0.1.isFinite } && fields.allSatisfy { $0.1.isFinite }
+            && quality.allSatisfy { $0.1.isFinite }
+            && tables.allSatisfy { $0.table.columns.allSatisfy { $0.values.allSatisfy(\.isFinite) } }
+    }
+}
+
 /// What a running solve may consult: the caller's progress observer and the time limit.
 public struct SolveControl {
     /// Receives a progress event (JSON text); returning true asks the solve to stop.
