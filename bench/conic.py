@@ -22,14 +22,12 @@ Families (fixed seeds):
                   limits; line ratings (where the feeder has them) as ‖(P, Q)‖ ≤ S.
 
     swift build -c release --product esmarket
-    python3 bench/conic.py                    # the full table (about two minutes)
+    python3 bench/conic.py                    # the full table (about four minutes, most of it socp-3000)
     python3 bench/conic.py --quick            # the small instances only
 """
 import argparse
-import ctypes
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -38,37 +36,16 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from esm_ctypes import call, load_library  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FEEDERS = ROOT.parent / "shared" / "data" / "feeders"
 S_BASE_KVA = 1000.0  # per-unit power base of the DistFlow models
 
 
 # ---------------------------------------------------------------------------------------------
-# library
-# ---------------------------------------------------------------------------------------------
-def load_library():
-    path = os.environ.get("ESMARKET_LIB") or str(ROOT / ".build" / "release" / "libesmarket.so")
-    lib = ctypes.CDLL(path)
-    lib.esm_clear.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.esm_clear.restype = ctypes.c_int
-    lib.esm_string_free.argtypes = [ctypes.c_void_p]
-    return lib
-
-
-def call(lib, fn, text: bytes):
-    out = ctypes.c_void_p()
-    start = time.perf_counter()
-    code = getattr(lib, fn)(text, ctypes.byref(out))
-    seconds = time.perf_counter() - start
-    reply = ctypes.string_at(out.value)
-    lib.esm_string_free(out)
-    if code != 0:
-        raise RuntimeError(reply.decode())
-    return reply, seconds
-
-
-# ---------------------------------------------------------------------------------------------
-# problems: dict(P=csc upper triangle or None, q, A=csc, b, cones=[(type, dim)], integers=[])
+# problems: dict(P=csc (symmetric, or its upper triangle) or None, q, A=csc, b, cones=[(type, dim)], integers=[])
 # ---------------------------------------------------------------------------------------------
 def csc_json(M):
     M = sp.csc_matrix(M)
@@ -79,7 +56,7 @@ def csc_json(M):
 
 
 def esm_document(prob, tolerance=1e-8, max_iterations=None):
-    conic = {"P": None if prob["P"] is None else csc_json(prob["P"]),
+    conic = {"P": None if prob["P"] is None else csc_json(sp.triu(prob["P"], format="csc")),
              "q": np.asarray(prob["q"], float).tolist(), "A": csc_json(prob["A"]),
              "b": np.asarray(prob["b"], float).tolist(),
              "cones": [{"type": t, "dim": int(k)} for t, k in prob["cones"]]}
@@ -105,7 +82,7 @@ def clarabel_solve(prob, settings=None):
         settings = clarabel.DefaultSettings()
         settings.verbose = False
     n = prob["A"].shape[1]
-    P = sp.csc_matrix((n, n)) if prob["P"] is None else sp.csc_matrix(prob["P"])
+    P = sp.csc_matrix((n, n)) if prob["P"] is None else sp.triu(prob["P"], format="csc")
     solver = clarabel.DefaultSolver(P, np.asarray(prob["q"], float), sp.csc_matrix(prob["A"]),
                                     np.asarray(prob["b"], float), clarabel_cones(prob["cones"]),
                                     settings)
@@ -286,6 +263,19 @@ CLARABEL_CLASS = {"Solved": "solved", "AlmostSolved": "solved", "PrimalInfeasibl
 ESM_CLASS = {"solved": "solved", "solved_inaccurate": "solved"}
 
 
+def residual(prob, x, y, s):
+    """max of ‖Ax + s − b‖∞/(1 + ‖b‖∞) and ‖Px + q + Aᵀy‖∞/(1 + ‖q‖∞)."""
+    A, b, q = prob["A"], np.asarray(prob["b"]), np.asarray(prob["q"])
+    x, y, s = (np.asarray(v, float) for v in (x, y, s))
+    Px = np.zeros_like(x)
+    if prob["P"] is not None:
+        U = sp.triu(prob["P"], format="csc")
+        Px = U @ x + sp.triu(U, k=1).T @ x
+    rp = np.abs(A @ x + s - b).max() / (1 + np.abs(b).max())
+    rd = np.abs(Px + q + A.T @ y).max() / (1 + np.abs(q).max())
+    return max(rp, rd)
+
+
 def instances(quick):
     rng_sizes = [200, 1000] if quick else [200, 1000, 3000]
     for k, n in enumerate(rng_sizes):
@@ -310,7 +300,7 @@ def main():
           f"times in ms, median of {args.repeat}")
     header = (f"{'instance':<15} {'n':>7} {'m':>7} {'nnz(A)':>8} | {'clarabel':>9} {'it':>3} | "
               f"{'esm solve':>9} {'esm e2e':>9} {'it':>3} | {'solve/cl':>8} {'e2e/cl':>7} | "
-              f"{'rel Δobj':>8}  status")
+              f"{'rel Δobj':>8} {'res cl':>7} {'res esm':>7}  status")
     print(header)
     print("-" * len(header))
     solve_ratios, e2e_ratios, failures = [], [], []
@@ -333,25 +323,33 @@ def main():
         ok = cl_status == esm_status == "solved" and dobj <= 1e-6
         if not ok:
             failures.append(name)
-        solve_ratios.append(solve / cl)
-        e2e_ratios.append(e2e / cl)
+        res_cl = residual(prob, sol.x, sol.z, sol.s)
+        res_esm = residual(prob, doc["x"], doc["y"], doc["s"])
+        family = name.split("-")[0]
+        solve_ratios.append((family, solve / cl))
+        e2e_ratios.append((family, e2e / cl))
         A = prob["A"]
         print(f"{name:<15} {A.shape[1]:>7} {A.shape[0]:>7} {A.nnz:>8} | {cl * 1e3:9.1f} {sol.iterations:>3} | "
               f"{solve * 1e3:9.1f} {e2e * 1e3:9.1f} {doc['stats']['iterations']:>3} | "
-              f"{solve / cl:8.2f} {e2e / cl:7.2f} | {dobj:8.1e}  "
+              f"{solve / cl:8.2f} {e2e / cl:7.2f} | {dobj:8.1e} {res_cl:7.0e} {res_esm:7.0e}  "
               f"{doc['status']}{'' if ok else ' / clarabel ' + str(sol.status) + '  MISMATCH'}")
         sys.stdout.flush()
 
-    def geomean(v):
-        return math.exp(sum(math.log(t) for t in v) / len(v))
+    def geomean(pairs, families=None):
+        v = [r for f, r in pairs if families is None or f in families]
+        return math.exp(sum(math.log(r) for r in v) / len(v)), len(v)
 
     print("-" * len(header))
-    print(f"geometric-mean ratio esmarket/Clarabel over {len(solve_ratios)} instances: "
-          f"solve {geomean(solve_ratios):.2f}, end-to-end {geomean(e2e_ratios):.2f}"
-          f"{'' if not failures else '; failures: ' + ', '.join(failures)}")
+    for label, families in (("random SOCP", {"socp"}), ("DistFlow", {"ieee33", "ieee37", "ieee123"}),
+                            ("all", None)):
+        (gs, count), (ge, _) = geomean(solve_ratios, families), geomean(e2e_ratios, families)
+        print(f"geometric-mean ratio esmarket/Clarabel, {label} ({count} instances): "
+              f"solve {gs:.2f}, end-to-end {ge:.2f}")
+    print(f"failures (status or objective): {', '.join(failures) if failures else 'none'}")
     print("clarabel = DefaultSolver construction (setup) + solve(); esm solve = stats.solveSeconds; "
           "esm e2e = esm_clear wall time on the JSON string (parse + solve + encode); "
-          "ratios < 1: esmarket faster; rel Δobj = |Δobjective| / max(1, |objective|).")
+          "ratios < 1: esmarket faster;\nrel Δobj = |Δobjective| / max(1, |objective|); res = max(‖Ax + s − b‖∞/(1 + ‖b‖∞), "
+          "‖Px + q + Aᵀy‖∞/(1 + ‖q‖∞)) of each solver's answer.")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,23 @@ and by esmarket through esmarket.clear({"mechanism": "conic", ...}) on identical
     duality gap sᵀy small;
   * infeasible: esmarket's certificate (y for primal, x for dual infeasibility) checked here.
 
-Families (see the parametrization below): random LP / QP / SOCP, each feasible (strictly
-complementary or with an interior dual), a primal-infeasible twin (an appended cone block whose
-rows are a Farkas combination of the others) and an unbounded twin (a recession direction d with
-Pd = 0, Ad ∈ −K, qᵀd < 0 built in); badly row-scaled variants; DistFlow SOCPs on the built-in
-33-, 37- and 123-bus feeders (the builder of bench/conic.py) with random loads and prosumer
-injections, overloaded (primal infeasible) and unbounded twins; mixed-integer LP / QP / SOCP with
-binaries, feasible, relaxation-infeasible and integer-infeasible, against SCIP.
+Families (seeded; each instance its own test id):
+  * random LP / QP / SOCP (84 each, n 4..29 unless said): 30 feasible (even seeds: strictly complementary
+    known optimum, some SOC pairs on the boundary; odd seeds: interior dual point; QP P = MᵀM,
+    often singular), 16 primal-infeasible twins (an appended nonneg row or SOC block whose rows
+    are a Farkas combination of the others), 16 unbounded twins (a recession direction d with
+    Pd = 0, Ad ∈ −K, qᵀd < 0 built in), 10 with rows scaled by 10^±2, and 6 + 3 + 3 larger ones
+    (n 60..149, sparse) feasible / primal-infeasible / unbounded;
+  * DistFlow SOCPs (bench/conic.py's builder: P, Q, ℓ per line, v per bus, rotated cones as
+    standard SOCs, line ratings as SOCs, per-prosumer injection variables with bounds and
+    quadratic costs) on the 33-, 37- and 123-bus feeders, 18 each: 10 with random load scale
+    and injections, 4 overloaded (primal infeasible), 4 with an unbounded export (unbounded);
+  * mixed-integer LP / QP / SOCP with binaries (n 4..10, knapsack rows so the search branches),
+    22 each: 16 feasible, 3 whose relaxation is infeasible, 3 integer-infeasible only — against
+    SCIP (pyscipopt), same status class and objective to 1e-6 relative.
+Where Clarabel ends without an answer on an instance whose status the generator knows (one
+unbounded QP), esmarket is held to the known status and certificate instead (CLARABEL_FAILED).
+Known mismatches are strict xfails with the numbers (KNOWN_FAILURES).
 """
 import importlib.util
 import math
@@ -101,19 +111,19 @@ def _cone_pair(cones, rng, complementary):
     return np.concatenate(s), np.concatenate(y)
 
 
-def random_problem(kind, seed, complementary=False, scaled=False):
+def random_problem(kind, seed, complementary=False, scaled=False, large=False):
     """A feasible, bounded LP / QP / SOCP: x0 primal feasible with s0, y0 dual feasible,
     q = −Px0 − Aᵀy0 (so (x0, s0, y0) is optimal when s0 ⟂ y0)."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(4, 30))
+    n = int(rng.integers(60, 150)) if large else int(rng.integers(4, 30))
     m_eq = int(rng.integers(0, max(1, n // 3)))
     m_nn = int(rng.integers(1, 2 * n))
-    socs = [int(rng.integers(2, 7)) for _ in range(int(rng.integers(1, 5)))] if kind == "socp" else []
+    socs = [int(rng.integers(2, 7)) for _ in range(int(rng.integers(1, 5 + n // 10)))] if kind == "socp" else []
     cones = [("zero", m_eq)] if m_eq else []
     cones.append(("nonneg", m_nn))
     cones += [("soc", k) for k in socs]
     m = sum(k for _, k in cones)
-    A = _sparse(rng, m, n, rng.uniform(0.15, 0.5))
+    A = _sparse(rng, m, n, rng.uniform(0.03, 0.08) if large else rng.uniform(0.15, 0.5))
     if scaled:
         A = sp.csc_matrix(sp.diags(10.0 ** rng.uniform(-2, 2, m)) @ A)
     P = None
@@ -184,7 +194,7 @@ def unbounded_twin(prob, seed):
         elif t == "nonneg":
             target = -np.where(rng.random(k) < 0.5, rng.uniform(0, 1, k), 0.0)
         else:
-            target = -_soc_point(rng, k, interior=rng.random() < 0.5)
+            target = -_soc_point(rng, k)  # strictly inside: boundary rays trip Clarabel up
         A[rows] += np.outer(target - A[rows] @ d, d) / dd
         start += k
     P = prob["P"]
@@ -311,10 +321,23 @@ def check_certificate(prob, doc, status):
         assert cone_violation(prob, s, dual=False) <= CERT_TOL * -qx, "s not in K"
 
 
+# Instances on which Clarabel itself ends without an answer (NumericalError, InsufficientProgress,
+# ...) although the generator knows the status: esmarket is then held to the known status and its
+# certificate is checked here instead (the comparison is impossible). Recorded, not hidden.
+CLARABEL_FAILED = {}
+
+
 def compare_with_clarabel(esm, prob, expected, label):
     status, sol = solve_clarabel(prob)
-    assert status == expected, f"{label}: Clarabel says {sol.status} (the generator meant {expected})"
     doc = solve_esmarket(esm, prob)
+    if status not in ("solved", "primal_infeasible", "dual_infeasible") and expected != "solved":
+        CLARABEL_FAILED[label] = str(sol.status)
+        got = ESM_CLASS.get(doc["status"], doc["status"])
+        assert got == expected, \
+            f"{label}: esmarket {doc['status']} ({doc.get('message')}), Clarabel {sol.status}, known {expected}"
+        check_certificate(prob, doc, expected)
+        return
+    assert status == expected, f"{label}: Clarabel says {sol.status} (the generator meant {expected})"
     got = ESM_CLASS.get(doc["status"], doc["status"])
     assert got == status, \
         f"{label}: esmarket {doc['status']} ({doc.get('message')}), Clarabel {sol.status} (obj {sol.obj_val})"
@@ -327,45 +350,75 @@ def compare_with_clarabel(esm, prob, expected, label):
 # ---------------------------------------------------------------------------------------------
 # continuous families against Clarabel
 # ---------------------------------------------------------------------------------------------
-RANDOM_CASES = []
-for _kind in ("lp", "qp", "socp"):
-    for _i in range(22):
-        RANDOM_CASES.append((_kind, "feasible", 1000 * (1 + ["lp", "qp", "socp"].index(_kind)) + _i))
-    for _i in range(14):
-        RANDOM_CASES.append((_kind, "primal_infeasible", 1000 * (1 + ["lp", "qp", "socp"].index(_kind)) + 100 + _i))
-    for _i in range(14):
-        RANDOM_CASES.append((_kind, "dual_infeasible", 1000 * (1 + ["lp", "qp", "socp"].index(_kind)) + 200 + _i))
-    for _i in range(6):
-        RANDOM_CASES.append((_kind, "scaled", 1000 * (1 + ["lp", "qp", "socp"].index(_kind)) + 300 + _i))
+RANDOM_COUNTS = (("feasible", 30), ("primal_infeasible", 16), ("dual_infeasible", 16), ("scaled", 10),
+                 ("large", 6), ("large_primal_infeasible", 3), ("large_dual_infeasible", 3))
+RANDOM_CASES = [(kind, variant, 1000 * (1 + k) + 100 * v + i)
+                for k, kind in enumerate(("lp", "qp", "socp"))
+                for v, (variant, count) in enumerate(RANDOM_COUNTS)
+                for i in range(count)]
 
 
 def _case_id(case):
     return f"{case[0]}-{case[1]}-{case[2]}"
 
 
-@pytest.mark.parametrize("case", RANDOM_CASES, ids=_case_id)
+# Mismatches found against the build of 2026-11-21 (esmarket commit 550c721), kept in the suite
+# as strict xfails so that a fix shows up as XPASS (then delete the entry). Not tolerances
+# loosened: each instance fails an assertion that the others pass.
+_RESIDUAL = ("esmarket's dual residual ‖Px + q + Aᵀy‖∞/(1 + ‖q‖∞) is {} > 1e-8 (Clarabel {}); "
+             "its own criterion normalizes by max(1, ‖Px‖, ‖Aᵀy‖, ‖q‖) and stops there")
+KNOWN_FAILURES = {
+    "lp-primal_infeasible-1113":
+        "esmarket numerical_error ('non-finite Newton direction', 9 iterations) on a 33 x 24 "
+        "primal-infeasible LP that Clarabel certifies PrimalInfeasible in 8 iterations",
+    "lp-feasible-1023": _RESIDUAL.format("1.31e-8", "5.0e-9"),
+    "socp-feasible-3022": _RESIDUAL.format("1.08e-8", "8.9e-10"),
+    "socp-scaled-3302": _RESIDUAL.format("2.08e-8", "1.3e-10"),
+    "socp-scaled-3303":
+        "esmarket solved_inaccurate ('insufficient progress', 20 iterations), dual residual "
+        "2.86e-7 > 1e-8, on a row-scaled SOCP that Clarabel solves (Solved, 14 iterations, 1.9e-12)",
+    "socp-scaled-3304":
+        "esmarket solved_inaccurate ('insufficient progress', 71 iterations), dual residual "
+        "1.52e-7 > 1e-8, where Clarabel reaches AlmostSolved with 2.7e-9 (17 iterations)",
+}
+
+
+def _params(cases):
+    out = []
+    for case in cases:
+        reason = KNOWN_FAILURES.get(_case_id(case))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        out.append(pytest.param(case, marks=marks, id=_case_id(case)))
+    return out
+
+
+@pytest.mark.parametrize("case", _params(RANDOM_CASES))
 def test_random_against_clarabel(esm, case):
     kind, variant, seed = case
     # even seeds: strictly complementary optimum; odd seeds: interior dual point
-    base = random_problem(kind, seed, complementary=seed % 2 == 0, scaled=variant == "scaled")
-    if variant in ("feasible", "scaled"):
-        compare_with_clarabel(esm, base, "solved", _case_id(case))
-    elif variant == "primal_infeasible":
-        compare_with_clarabel(esm, infeasible_twin(base, seed + 7), "primal_infeasible", _case_id(case))
+    base = random_problem(kind, seed, complementary=seed % 2 == 0, scaled=variant == "scaled",
+                          large=variant.startswith("large"))
+    label = _case_id(case)
+    if variant.endswith("primal_infeasible"):
+        compare_with_clarabel(esm, infeasible_twin(base, seed + 7), "primal_infeasible", label)
+    elif variant.endswith("dual_infeasible"):
+        compare_with_clarabel(esm, unbounded_twin(base, seed + 7), "dual_infeasible", label)
     else:
-        compare_with_clarabel(esm, unbounded_twin(base, seed + 7), "dual_infeasible", _case_id(case))
+        compare_with_clarabel(esm, base, "solved", label)
 
 
 DISTFLOW_CASES = [(name, variant, seed)
                   for name in ("ieee33bw", "ieee37", "ieee123")
-                  for variant, count in (("feasible", 8), ("overloaded", 3), ("unbounded", 3))
+                  for variant, count in (("feasible", 10), ("overloaded", 4), ("unbounded", 4))
                   for seed in range(count)]
 DISTFLOW_EXPECTED = {"feasible": "solved", "overloaded": "primal_infeasible", "unbounded": "dual_infeasible"}
 
 
-@pytest.mark.parametrize("case", DISTFLOW_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", _params(DISTFLOW_CASES))
 def test_distflow_against_clarabel(esm, case):
     name, variant, seed = case
+    if not (FEEDER_DIR / f"{name}.json").is_file():
+        pytest.skip(f"feeder data not found: {FEEDER_DIR}")
     prob = distflow_problem(name, 5000 + 37 * seed + len(name), variant)
     compare_with_clarabel(esm, prob, DISTFLOW_EXPECTED[variant], _case_id(case))
 
@@ -376,12 +429,13 @@ def test_distflow_against_clarabel(esm, case):
 def mixed_integer_problem(kind, seed, variant):
     """A small LP / QP / SOCP with binaries. Every variable is boxed by explicit nonnegative rows
     (continuous in [−3, 3]; binaries in [0, 1] on even seeds only — the solver must impose
-    {0, 1} itself), feasible at a point x0 with binary entries in {0, 1}. Variants:
+    {0, 1} itself), feasible at a point x0 with binary entries in {0, 1}, with a knapsack row on
+    the binaries against rewards for setting them (fractional relaxations). Variants:
     `relaxation_infeasible` appends a Farkas-contradicting block; `integer_infeasible` appends
     2·(sum of three binaries) = 3, which the relaxation satisfies and no 0/1 point does."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(4, 9))
-    nb = int(rng.integers(2, min(n, 5) + 1))
+    n = int(rng.integers(4, 11))
+    nb = int(rng.integers(2, min(n, 7) + 1))
     binaries = sorted(rng.choice(n, size=nb, replace=False).tolist())
     cont = [j for j in range(n) if j not in binaries]
     m_nn = int(rng.integers(1, n + 1))
@@ -397,14 +451,20 @@ def mixed_integer_problem(kind, seed, variant):
         box_b[2 * k], box_b[2 * k + 1] = (1.0, 0.0) if j in binaries else (3.0, 3.0)
     s_nn = rng.uniform(0.0, 1.0, m_nn)
     s_soc = np.concatenate([_soc_point(rng, k) for k in socs]) if socs else np.zeros(0)
-    A = sp.csc_matrix(sp.vstack([sp.csc_matrix(E), A_core]))
-    b = np.r_[box_b, A_core @ x0 + np.r_[s_nn, s_soc]]
-    cones = [("nonneg", len(box_b) + m_nn)] + [("soc", k) for k in socs]
+    # a knapsack row on the binaries that x0 meets and their rewards −q_j favour breaking, so
+    # that the relaxation is fractional and the search has to branch
+    w = np.zeros(n)
+    w[binaries] = rng.uniform(1.0, 3.0, nb)
+    cap = max(w @ x0, 0.45 * w.sum()) + rng.uniform(0.0, 0.3)
+    A = sp.csc_matrix(sp.vstack([sp.csc_matrix(E), sp.csc_matrix(w), A_core]))
+    b = np.r_[box_b, cap, A_core @ x0 + np.r_[s_nn, s_soc]]
+    cones = [("nonneg", len(box_b) + 1 + m_nn)] + [("soc", k) for k in socs]
     P = None
     if kind == "qp" or (kind == "socp" and seed % 3 == 0):
         M = rng.standard_normal((int(rng.integers(1, n + 1)), n))
         P = sp.csc_matrix(M.T @ M)
     q = rng.standard_normal(n) * 2
+    q[binaries] = -rng.uniform(1.0, 4.0, nb)
     prob = {"P": P, "q": q, "A": A, "b": b, "cones": cones, "integers": binaries}
     if variant == "relaxation_infeasible":
         prob = dict(infeasible_twin(dict(prob, x0=x0), seed + 11), integers=binaries)
@@ -419,13 +479,16 @@ def mixed_integer_problem(kind, seed, variant):
     return prob
 
 
+FEASTOL = 1e-8
+
+
 def solve_scip(prob):
     """(status class, objective) of SCIP on the problem, cones written as nonlinear constraints."""
     pyscipopt = pytest.importorskip("pyscipopt")
     model = pyscipopt.Model()
     model.hideOutput()
-    model.setParam("numerics/feastol", 1e-9)
-    model.setParam("numerics/dualfeastol", 1e-9)
+    model.setParam("numerics/feastol", FEASTOL)
+    model.setParam("limits/time", 20.0)
     model.setParam("limits/gap", 0.0)
     model.setParam("limits/absgap", 0.0)
     A = prob["A"].toarray()
@@ -448,19 +511,23 @@ def solve_scip(prob):
             for a, c in zip(block, rhs):
                 model.addCons(expr(a) <= float(c))
         else:
-            z = [model.addVar(lb=None) for _ in range(len(rhs))]
+            z = [model.addVar(lb=0.0 if i == 0 else None) for i in range(len(rhs))]
             for zi, a, c in zip(z, block, rhs):
                 model.addCons(zi + expr(a) == float(c))  # z = b − A x
-            model.addCons(z[0] >= 0)
             model.addCons(pyscipopt.quicksum(zi * zi for zi in z[1:]) <= z[0] * z[0])
     q = np.asarray(prob["q"])
     linear = pyscipopt.quicksum(float(q[j]) * x[j] for j in range(n))
     if prob["P"] is not None:
-        P = _P_full(prob).toarray()
+        # ½xᵀPx = ½‖u‖² with u = Fx, P = FᵀF from the eigendecomposition (separable squares,
+        # which SCIP handles far better than the dense quadratic form)
+        lam, V = np.linalg.eigh(_P_full(prob).toarray())
+        keep = lam > 1e-12 * max(1.0, lam.max())
+        F = np.sqrt(lam[keep])[:, None] * V[:, keep].T
+        u = [model.addVar(lb=None) for _ in range(F.shape[0])]
+        for ui, row in zip(u, F):
+            model.addCons(ui == expr(row))
         t = model.addVar("t", lb=None)
-        quad = pyscipopt.quicksum(0.5 * float(P[i, j]) * x[i] * x[j]
-                                  for i in range(n) for j in range(n) if P[i, j] != 0.0)
-        model.addCons(quad + linear <= t)
+        model.addCons(0.5 * pyscipopt.quicksum(ui * ui for ui in u) + linear <= t)
         model.setObjective(t, "minimize")
     else:
         model.setObjective(linear, "minimize")
@@ -475,16 +542,16 @@ def solve_scip(prob):
     return status, None
 
 
-MI_CASES = [(kind, variant, 7000 + 100 * ["lp", "qp", "socp"].index(kind) + 10 * v + i)
+MI_CASES = [(kind, variant, 7000 + 100 * ["lp", "qp", "socp"].index(kind) + 25 * v + i)
             for kind in ("lp", "qp", "socp")
-            for v, (variant, count) in enumerate((("feasible", 8), ("relaxation_infeasible", 2),
-                                                 ("integer_infeasible", 2)))
+            for v, (variant, count) in enumerate((("feasible", 16), ("relaxation_infeasible", 3),
+                                                 ("integer_infeasible", 3)))
             for i in range(count)]
 MI_EXPECTED = {"feasible": "solved", "relaxation_infeasible": "primal_infeasible",
                "integer_infeasible": "primal_infeasible"}
 
 
-@pytest.mark.parametrize("case", MI_CASES, ids=_case_id)
+@pytest.mark.parametrize("case", _params(MI_CASES))
 def test_mixed_integer_against_scip(esm, case):
     kind, variant, seed = case
     prob = mixed_integer_problem(kind, seed, variant)
@@ -505,6 +572,10 @@ def test_mixed_integer_against_scip(esm, case):
         P = _P_full(prob)
         obj = 0.5 * x @ (P @ x) + np.asarray(prob["q"]) @ x
         assert abs(obj - doc["objective"]) <= 1e-9 * max(1.0, abs(obj))
+        assert doc["hasIncumbent"] is True and doc["nodes"] >= 1
+        assert doc["bestBound"] <= doc["objective"] + OBJ_RTOL * max(1.0, abs(objective))
+    else:
+        assert doc["hasIncumbent"] is False
 
 
 def test_instance_counts():
