@@ -40,7 +40,7 @@ test-c: build
 
 test-python: build test-deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check ./bindings/python
-	$(PYTHON) -m pytest -q Tests/python
+	ESMARKET_TEST_PIP=1 $(PYTHON) -m pytest -q Tests/python
 
 clean:
 	rm -rf .build bin

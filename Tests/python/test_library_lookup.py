@@ -107,7 +107,7 @@ def test_not_found_message_lists_the_places(tmp_path, isolated_package):
 @pytest.mark.skipif(os.environ.get("ESMARKET_TEST_PIP") != "1",
                     reason="set ESMARKET_TEST_PIP=1 to test `pip install` in a fresh venv")
 def test_pip_install_bundles_the_library(tmp_path):
-    repo = SRC.parents[2]
+    repo = SRC.parents[1]
     built = repo / ".build" / "release" / "libesmarket.so"
     if not built.is_file():
         pytest.skip("build the library first")
