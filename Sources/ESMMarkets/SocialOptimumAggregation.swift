@@ -107,12 +107,13 @@ enum SocialOptimumAggregation {
                          spent: inout (iterations: Int, seconds: Double)) throws -> PeriodDispatch? {
         guard let curves = supplies(setup) else { return nil }
         let buses = curves.keys.sorted()
+        let supplyAt = buses.compactMap { curves[$0] }  // aligned with `buses`
         let t = setup.period
         var prices = [Double](repeating: setup.grid.substationPrice?[t]
                                 ?? 0.5 * (setup.grid.buyPrice[t] + setup.grid.sellPrice[t]), count: buses.count)
         for _ in 0..<maxIterations {
-            let pieces = buses.indices.map { curves[buses[$0]]!.piece(at: prices[$0]) }
-            let assembled = setup.assembleAggregate(buses: buses, curves: buses.map { curves[$0]! }, pieces: pieces)
+            let pieces = buses.indices.map { supplyAt[$0].piece(at: prices[$0]) }
+            let assembled = setup.assembleAggregate(buses: buses, curves: supplyAt, pieces: pieces)
             let built = try assembled.builder.build()
             let solution = SocialOptimum.solve(built.problem, options: options, control: control)
             spent.iterations += solution.iterations
@@ -122,7 +123,7 @@ enum SocialOptimumAggregation {
                 return PeriodDispatch(built: built, flow: assembled.flow, injections: assembled.injections, solution: solution,
                                       flexKW: [Double](repeating: 0, count: setup.problem.prosumers.count), aggregated: true)
             }
-            if solution.status == .primalInfeasible && !pieces.indices.contains(where: { curves[buses[$0]]!.slope[pieces[$0]] == 0 }) {
+            if solution.status == .primalInfeasible && !pieces.indices.contains(where: { supplyAt[$0].slope[pieces[$0]] == 0 }) {
                 // Every bus flex free (no flat piece fixes one): this problem relaxes the full one,
                 // so the full one is infeasible too; the caller diagnoses it.
                 return PeriodDispatch(built: built, flow: assembled.flow, injections: assembled.injections, solution: solution,
@@ -133,7 +134,7 @@ enum SocialOptimumAggregation {
             var settled = true
             for (i, bus) in buses.enumerated() {
                 prices[i] = perKW[bus]
-                if !curves[bus]!.holds(pieces[i], prices[i]) { settled = false }
+                if !supplyAt[i].holds(pieces[i], prices[i]) { settled = false }
             }
             if settled {
                 var solved = solution

@@ -62,10 +62,8 @@ enum TwoLayer {
         let members = membersOfCommunities(problem)
         let n = problem.prosumers.count, k = problem.communities.count
         var columns = ProsumerColumns(count: n * periods)
-        var communityColumns = [String: [Double]]()
-        for name in ["price", "upperPrice", "intercept", "unclearedExportKW", "injectionKW", "operatorSurplus"] {
-            communityColumns[name] = [Double](repeating: 0, count: k * periods)
-        }
+        let communityColumnNames = ["price", "upperPrice", "intercept", "unclearedExportKW", "injectionKW", "operatorSurplus"]
+        var communityColumns = [[Double]](repeating: [Double](repeating: 0, count: k * periods), count: communityColumnNames.count)
         var busPrice = [Double](repeating: 0, count: network.buses.count * periods)
         var lineFlow = [Double](repeating: 0, count: network.lines.count * periods)
         var lineCongestion = [Double](repeating: 0, count: network.lines.count * periods)
@@ -106,12 +104,9 @@ enum TwoLayer {
                     injection += d.flexKW - who.demand
                 }
                 let row = i * periods + t
-                communityColumns["price"]![row] = eq.price
-                communityColumns["upperPrice"]![row] = outcome.upperPrices[i]
-                communityColumns["intercept"]![row] = eq.price + market.sensitivity * eq.exportKW
-                communityColumns["unclearedExportKW"]![row] = eq.exportKW
-                communityColumns["injectionKW"]![row] = injection
-                communityColumns["operatorSurplus"]![row] = (outcome.upperPrices[i] - eq.price) * eq.exportKW
+                let values = [eq.price, outcome.upperPrices[i], eq.price + market.sensitivity * eq.exportKW, eq.exportKW,
+                              injection, (outcome.upperPrices[i] - eq.price) * eq.exportKW]
+                for (column, value) in values.enumerated() { communityColumns[column][row] = value }
                 exportsAtBus[instance.buses[i]] += eq.exportKW
                 // The community's own equilibrium at the intercept it faces, and the coupling
                 // rule: its price is the upper price (Mode A) or its intercept is (Mode B).
@@ -163,9 +158,7 @@ enum TwoLayer {
         var communities = ResultTable(ids: problem.communities.map(\.id), periods: periods)
         communities.addTextColumn("bus", problem.communities.map { c in c.bus.map { network.buses[$0].id } ?? "" })
         communities.addTextColumn("mode", problem.communities.map(\.mode.rawValue))
-        for name in ["price", "upperPrice", "intercept", "unclearedExportKW", "injectionKW", "operatorSurplus"] {
-            communities.addColumn(name, communityColumns[name] ?? [])
-        }
+        for (name, values) in zip(communityColumnNames, communityColumns) { communities.addColumn(name, values) }
         var buses = ResultTable(ids: network.buses.map(\.id), periods: periods)
         buses.addColumn("price", busPrice)
         var lines = ResultTable(ids: network.lines.map(\.id), periods: periods)
