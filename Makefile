@@ -16,7 +16,7 @@ deps:
 
 ## test-deps: test-only Python packages and valgrind for the C API test.
 test-deps: deps
-	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -qq valgrind
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind; }
 	@$(PYTHON) -m pip install -q --disable-pip-version-check -r Tests/python/requirements.txt
 
 ## build: libesmarket.so and the `esmarket` command-line tool (bin/esmarket), release mode.
