@@ -113,9 +113,11 @@ struct Demo: ParsableCommand {
         let reply = Service.clear(problem.json)
         try failIfError(reply)
         let cleared = Date()
-        guard let object = try JSONSerialization.jsonObject(with: Data(reply.json.utf8)) as? [String: Any] else {
+        guard let object = try JSONSerialization.jsonObject(with: Data(reply.json.utf8)) as? [String: Any],
+              let input = try JSONSerialization.jsonObject(with: Data(problem.json.utf8)) as? [String: Any] else {
             throw ExitCode(1)
         }
+        let grid = input["grid"] as? [String: Any] ?? [:]
         let people = object["prosumers"] as? [[String: Any]] ?? []
         let community = (object["communities"] as? [[String: Any]])?.first ?? [:]
         let objective = object["objective"] as? [String: Any] ?? [:]
@@ -126,7 +128,7 @@ struct Demo: ParsableCommand {
         print("""
         esmarket demo: energy_sharing, one community of \(people.count) prosumers on the IEEE 123-bus feeder (seed \(seed))
           status               \(object["status"] ?? "?")
-          sharing price        \(number(community["price"])) per kWh (grid buys at 1.0, pays 0.3 for exports)
+          sharing price        \(number(community["price"])) per kWh (the utility sells at \(number(grid["buyPrice"])), buys exports at \(number(grid["sellPrice"])))
           sellers / buyers     \(count("sharedExportKW")) share surplus, \(people.count - count("sharedExportKW")) draw from the community
           grid trades          \(count("gridBuyKW")) buy from the grid, \(count("gridSellKW")) sell to it
           social cost          \(number(objective["socialCost"])) (no sharing: \(number(objective["noSharingCost"])))
