@@ -36,17 +36,8 @@ enum ConicMechanism {
         let solution = solveMixedInteger(conic, settings: bb) { progress in
             control.report(#"{"event":"iteration","mechanism":"conic","nodes":\#(progress.nodes),"incumbent":\#(finite(progress.incumbentObjective)),"bestBound":\#(finite(progress.bestBound))}"#)
         }
-        let status: ResultStatus
-        switch solution.status {
-        case .optimal: status = .solved
-        case .infeasible: status = .primalInfeasible
-        case .unbounded: status = .dualInfeasible
-        case .nodeLimit: status = .iterationLimit
-        case .timeLimit: status = .timeLimit
-        case .interrupted: status = .interrupted
-        case .numericalError: status = .numericalError
-        }
-        var result = MarketResult(mechanism: .conic, status: status, algorithm: "branch_and_bound")
+        var result = MarketResult(mechanism: .conic, status: ResultStatus(solution.conicSolution.status),
+                                  algorithm: "branch_and_bound")
         result.message = solution.message
         result.fields = [("x", .numbers(solution.x)), ("y", .numbers(solution.y)), ("s", .numbers(solution.s)),
                          ("objective", .number(solution.objective)), ("bestBound", .number(solution.bestBound)),
