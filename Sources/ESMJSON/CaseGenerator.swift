@@ -16,7 +16,11 @@ import ESMMarkets
 ///   qLoadKVAr 0.3·load, pvKW U[0, 0.4], flex 0 … U[0.1, 0.4] for 70 % of prosumers,
 ///   costA U[0.5, 2], costB U[0.2, 0.5], buyPrice 1.0, sellPrice 0.35, substationPrice 0.6,
 ///   sensitivity 0.005; beyond 12,300 prosumers every kW is scaled by 12,300/n (costA by its
-///   inverse). Voltage limits [0.95, 1.05] for two_layer_voltage, the feeder's own otherwise.
+///   inverse) — for two_layer_voltage below 12,300 too, its prosumers being the feeder's whole
+///   load. social_optimum keeps the feeder's own voltage limits and passive loads;
+///   two_layer_voltage drops the passive loads, puts 123 communities (or one per non-substation
+///   bus if fewer) of equal size at the loaded buses first, then the others in bus order, and
+///   sets the voltage floor where it binds (0.985 pu on ieee123, 0.975 on the others; 1.05 cap).
 enum CaseGenerator {
     struct Specification {
         var mechanism: Mechanism
@@ -129,6 +133,20 @@ enum CaseGenerator {
         if let ratings, let network {
             out.key("network")
             writeNetwork(network, ratings: ratings, to: &out)
+        } else if spec.mechanism == .twoLayerVoltage, var network {
+            // The communities are the feeder's load (§5.2 sizes them to the spot loads they
+            // replace): the passive loads go, the capacitors stay. §5.2's floor of 0.95 pu never
+            // binds here (its prototype's feeder equivalent sagged more): the lowest voltage at
+            // the unconstrained optimum is 0.982 pu on the 123-bus feeder, 0.972 on the 33- and
+            // 37-bus ones, so the floor sits just above that, where it binds (issue 6).
+            for k in network.buses.indices {
+                network.buses[k].pLoadKW = [0]
+                network.buses[k].qLoadKVAr = [0]
+            }
+            network.vMinPu = spec.feeder == .ieee123 ? 0.985 : 0.975
+            network.vMaxPu = 1.05
+            out.key("network")
+            writeNetwork(network, ratings: [], to: &out)
         } else if let feeder = spec.feeder {
             out.key("network")
             // two_layer_voltage.md §5.2 asks for [0.95, 1.05]; the planner's dispatch keeps the
@@ -175,7 +193,9 @@ enum CaseGenerator {
                 if voltageScale {
                     // §5.2's ranges are for 12,300 prosumers on the 123-bus feeder: more prosumers
                     // share the same kW (marginal costs kept), so the feeder stays loaded alike.
-                    let scale = min(1, 12_300 / Double(spec.prosumers))
+                    // two_layer_voltage scales both ways (its prosumers are the whole load).
+                    let ratio = 12_300 / Double(spec.prosumers)
+                    let scale = spec.mechanism == .twoLayerVoltage ? ratio : min(1, ratio)
                     let load = rounded(random.uniform(0.2, 0.6) * scale, digits: 6)
                     field(&out, "loadKW", load)
                     field(&out, "qLoadKVAr", rounded(0.3 * load, digits: 6))
@@ -200,7 +220,10 @@ enum CaseGenerator {
         guard spec.mechanism != .energySharing, let network else { return 1 }
         let loaded = network.buses.filter { $0.pLoadKW[0] > 0 }.count
         // two_layer.md §5.4: 75 communities at the most loaded buses of the 123-bus feeder.
-        let wanted = spec.mechanism == .twoLayer ? min(75, loaded) : loaded
+        // two_layer_voltage.md §5.2: 123 communities of 100 (the 123-bus feeder has 85 loaded
+        // buses: the others host the rest, in bus order).
+        let wanted = spec.mechanism == .twoLayer ? min(75, loaded)
+            : spec.mechanism == .twoLayerVoltage ? min(123, network.buses.count - 1) : loaded
         return max(1, min(wanted, spec.prosumers))
     }
 

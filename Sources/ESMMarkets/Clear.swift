@@ -21,6 +21,8 @@ func dispatch(_ problem: Problem, control: SolveControl) throws -> MarketResult 
         return try TwoLayer.clear(problem, control: control)
     case .conic:
         return try ConicMechanism.clear(problem, control: control)
+    case .twoLayerVoltage:
+        return try TwoLayerVoltage.clear(problem, control: control)
     case .socialOptimum: return try SocialOptimum.clear(problem, control: control)
     default:
         throw InputError.unsupported("mechanism", "mechanism \"\(problem.mechanism.rawValue)\" is not implemented yet in this version")

@@ -184,3 +184,35 @@ extension SharingParticipant {
         productionCost(d.flexKW) + band.buy * d.gridBuyKW - band.sell * d.gridSellKW
     }
 }
+
+/// The strategic response on one of its linear pieces: `x = exportConstant + exportSlope·w` and
+/// `p = flexConstant + flexSlope·w` for every announced price `w` of the piece.
+public struct ResponseForm: Sendable, Equatable {
+    public var exportConstant: Double
+    public var exportSlope: Double
+    public var flexConstant: Double
+    public var flexSlope: Double
+}
+
+extension SharingParticipant {
+    /// The affine form of `strategicResponse` on the piece that holds price `w` (take `w` strictly
+    /// between breakpoints): the five regimes of two_layer_voltage.md §3.5 — selling to the utility
+    /// at L, pinned at L, interior, pinned at U, buying from the utility at U.
+    public func responseForm(price w: Double, impact a: Double, band: RetailBand) -> ResponseForm {
+        let (nuFree, regime) = unclampedMarginalValue(price: w, impact: a)
+        if nuFree < band.sell || nuFree > band.buy {
+            let nu = nuFree < band.sell ? band.sell : band.buy
+            return ResponseForm(exportConstant: -nu / a, exportSlope: 1 / a,
+                                flexConstant: production(atMarginalValue: nu), flexSlope: 0)
+        }
+        switch regime {
+        case .atMinimum: return ResponseForm(exportConstant: pMin - demand, exportSlope: 0, flexConstant: pMin, flexSlope: 0)
+        case .atMaximum: return ResponseForm(exportConstant: pMax - demand, exportSlope: 0, flexConstant: pMax, flexSlope: 0)
+        case .interior:
+            // ν = b + c·p and ν = w − a·x with x = p − demand.
+            let slope = 1 / (c + a)
+            let constant = -(b + c * demand) * slope
+            return ResponseForm(exportConstant: constant, exportSlope: slope, flexConstant: demand + constant, flexSlope: slope)
+        }
+    }
+}
