@@ -20,7 +20,7 @@ import ESMMarkets
 ///   load. social_optimum keeps the feeder's own voltage limits and passive loads;
 ///   two_layer_voltage drops the passive loads, puts 123 communities (or one per non-substation
 ///   bus if fewer) of equal size at the loaded buses first, then the others in bus order, and
-///   sets the voltage floor where it binds (0.985 pu on ieee123, 0.975 on the others; 1.05 cap).
+///   sets the voltage floor where it binds (`generateWithBindingFloor`; 1.05 cap).
 enum CaseGenerator {
     struct Specification {
         var mechanism: Mechanism
@@ -71,6 +71,7 @@ enum CaseGenerator {
     }
 
     static func generate(_ spec: Specification) throws -> String {
+        if spec.mechanism == .twoLayerVoltage, spec.feeder != nil { return try generateWithBindingFloor(spec) }
         guard spec.congestion else { return try generate(spec, ratings: nil) }
         // Clear the case once without limits, then halve the rating of the line with the largest
         // sharing flow (two_layer.md §5.4's congestion case).
@@ -86,9 +87,30 @@ enum CaseGenerator {
         return try generate(spec, ratings: ratings)
     }
 
+    /// two_layer_voltage: a voltage floor that binds but can be met. §5.2's 0.95 pu never binds
+    /// here (its prototype's feeder equivalent sagged more), and where it would depends on the
+    /// case: clear it once without a floor (lowest AC voltage v₀) and once with the substation
+    /// price at the retail buy price, which makes local generation as valuable as it gets (v₁),
+    /// and put the floor halfway, rounded to 4 decimals.
+    static func generateWithBindingFloor(_ spec: Specification) throws -> String {
+        func lowestVoltage(_ document: String) throws -> Double? {
+            let result = try clearMarket(ProblemDecoder.decode(document))
+            guard result.status == .solved else { return nil }
+            return result.quality.first { $0.0 == "acVoltageMinPu" }?.1
+        }
+        guard let free = try lowestVoltage(generate(spec, ratings: nil, voltageFloor: 0.8)),
+              let supported = try lowestVoltage(generate(spec, ratings: nil, voltageFloor: 0.8, substationPrice: 1.0)),
+              supported > free else {
+            return try generate(spec, ratings: nil, voltageFloor: 0.95)
+        }
+        return try generate(spec, ratings: nil, voltageFloor: rounded(free + 0.5 * (supported - free)))
+    }
+
     /// `ratings`: when given, the network is written out in full with these sharing-flow limits
-    /// (kW) on the lines that have one (the feeder's own ratings elsewhere).
-    static func generate(_ spec: Specification, ratings: [Double?]?) throws -> String {
+    /// (kW) on the lines that have one (the feeder's own ratings elsewhere). `voltageFloor` and
+    /// `substationPrice`: two_layer_voltage's vMinPu and π_g.
+    static func generate(_ spec: Specification, ratings: [Double?]?, voltageFloor: Double = 0.95,
+                         substationPrice: Double = 0.6) throws -> String {
         var random = SplitMix64(seed: spec.seed)
         let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum
         var network: Network?
@@ -135,15 +157,12 @@ enum CaseGenerator {
             writeNetwork(network, ratings: ratings, to: &out)
         } else if spec.mechanism == .twoLayerVoltage, var network {
             // The communities are the feeder's load (§5.2 sizes them to the spot loads they
-            // replace): the passive loads go, the capacitors stay. §5.2's floor of 0.95 pu never
-            // binds here (its prototype's feeder equivalent sagged more): the lowest voltage at
-            // the unconstrained optimum is 0.982 pu on the 123-bus feeder, 0.972 on the 33- and
-            // 37-bus ones, so the floor sits just above that, where it binds (issue 6).
+            // replace): the passive loads go, the capacitors stay.
             for k in network.buses.indices {
                 network.buses[k].pLoadKW = [0]
                 network.buses[k].qLoadKVAr = [0]
             }
-            network.vMinPu = spec.feeder == .ieee123 ? 0.985 : 0.975
+            network.vMinPu = voltageFloor
             network.vMaxPu = 1.05
             out.key("network")
             writeNetwork(network, ratings: [], to: &out)
@@ -155,7 +174,7 @@ enum CaseGenerator {
             out.raw(spec.mechanism == .twoLayerVoltage ? #"{"builtin":"\#(feeder.rawValue)","vMinPu":0.95,"vMaxPu":1.05}"# : #"{"builtin":"\#(feeder.rawValue)"}"#)
         }
         out.key("grid")
-        out.raw(voltageScale ? #"{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":0.6}"# : #"{"buyPrice":1.0,"sellPrice":0.3}"#)
+        out.raw(voltageScale ? #"{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":\#(substationPrice)}"# : #"{"buyPrice":1.0,"sellPrice":0.3}"#)
         let sensitivity = spec.sensitivity ?? (voltageScale ? 0.005 : 0.02)
         var richness: [Double] = []
         if communityCount > 0 || spec.mechanism == .energySharing {

@@ -105,7 +105,7 @@ struct Demo: ParsableCommand {
     var seed: Int = 7
 
     func run() throws {
-        let spec = #"{"mechanism":"energy_sharing","feeder":"ieee123","prosumers":\#(prosumers),"seed":\#(seed)}"#
+        let spec = #"{"mechanism":"two_layer_voltage","feeder":"ieee123","prosumers":\#(prosumers),"seed":\#(seed)}"#
         let start = Date()
         let problem = Service.generateCase(spec)
         try failIfError(problem)
@@ -118,21 +118,27 @@ struct Demo: ParsableCommand {
             throw ExitCode(1)
         }
         let grid = input["grid"] as? [String: Any] ?? [:]
+        let network = input["network"] as? [String: Any] ?? [:]
         let people = object["prosumers"] as? [[String: Any]] ?? []
-        let community = (object["communities"] as? [[String: Any]])?.first ?? [:]
+        let communities = object["communities"] as? [[String: Any]] ?? []
         let objective = object["objective"] as? [String: Any] ?? [:]
         let stats = object["stats"] as? [String: Any] ?? [:]
         let quality = object["quality"] as? [String: Any] ?? [:]
-        func count(_ key: String) -> Int { people.filter { ($0[key] as? Double ?? 0) > 1e-9 }.count }
+        let upperLayer = object["upperLayer"] as? [String: Any] ?? [:]
+        func values(_ key: String) -> [Double] { communities.compactMap { $0[key] as? Double } }
         func number(_ value: Any?) -> String { String(format: "%.6g", (value as? Double) ?? .nan) }
+        var routes: [String: Int] = [:]
+        for c in communities { routes[c["route"] as? String ?? "?", default: 0] += 1 }
+        let upper = values("upperPrice"), local = values("price")
         print("""
-        esmarket demo: energy_sharing, one community of \(people.count) prosumers on the IEEE 123-bus feeder (seed \(seed))
+        esmarket demo: two_layer_voltage, \(communities.count) communities of \(people.count) prosumers in all on the IEEE 123-bus feeder (seed \(seed))
           status               \(object["status"] ?? "?")
-          sharing price        \(number(community["price"])) per kWh (the utility sells at \(number(grid["buyPrice"])), buys exports at \(number(grid["sellPrice"])))
-          sellers / buyers     \(count("sharedExportKW")) share surplus, \(people.count - count("sharedExportKW")) draw from the community
-          grid trades          \(count("gridBuyKW")) buy from the grid, \(count("gridSellKW")) sell to it
-          social cost          \(number(objective["socialCost"])) (no sharing: \(number(objective["noSharingCost"])))
-          equilibrium residual \(number(quality["equilibriumResidual"]))
+          upper prices         \(number(upper.min())) … \(number(upper.max())) per kWh (substation \(number(grid["substationPrice"])), retail \(number(grid["sellPrice"])) / \(number(grid["buyPrice"])))
+          sharing prices       \(number(local.min())) … \(number(local.max())) per kWh
+          routes               \(routes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")); \(number(upperLayer["pieces"])) response pieces, \(number(upperLayer["binaries"])) binaries
+          AC voltages          \(number(quality["acVoltageMinPu"])) … \(number(quality["acVoltageMaxPu"])) pu (limits \(number(network["vMinPu"])) … \(number(network["vMaxPu"])); worst violation \(number(quality["acVoltageViolationMaxPu"])) pu)
+          social cost          \(number(objective["socialCost"])) (flex \(number(objective["flexCost"])), substation \(number(objective["gridCost"])), losses \(number(objective["lossesKW"])) kW)
+          exactness            embedding error \(number(quality["embeddingErrorMax"])), SOC gap \(number(quality["relaxationGapMax"])), SOC vs AC \(number(quality["acVoltageErrorMaxPu"])) pu
           time                 generate \(String(format: "%.3f", generated.timeIntervalSince(start))) s, clear \(String(format: "%.3f", cleared.timeIntervalSince(generated))) s (parse \(number(stats["parseSeconds"])) s, solve \(number(stats["solveSeconds"])) s, total \(number(stats["totalSeconds"])) s)
         """)
     }
