@@ -48,11 +48,15 @@ def generate(lib, n, seed, feeder):
     return text
 
 
-def with_algorithm(text, algorithm):
-    if algorithm is None:
+def with_algorithm(text, algorithm, time_limit=None):
+    if algorithm is None and time_limit is None:
         return text
     problem = json.loads(text)
-    problem.setdefault("options", {})["algorithm"] = algorithm
+    options = problem.setdefault("options", {})
+    if algorithm is not None:
+        options["algorithm"] = algorithm
+    if time_limit is not None:
+        options["timeLimitSeconds"] = time_limit
     return json.dumps(problem).encode()
 
 
@@ -81,7 +85,7 @@ def esm_row(doc, seconds, stats, error):
         return {"status": "error", "note": error[:160]}
     row = {"status": doc.get("status"), "seconds": seconds, "parse": stats.get("parseSeconds"),
            "solve": stats.get("solveSeconds")}
-    if doc.get("status") not in ("solved", "solved_inaccurate"):
+    if "socialCost" not in (doc.get("objective") or {}):
         row["note"] = (doc.get("message") or "")[:160]
         return row
     q = doc.get("quality", {})
@@ -91,8 +95,12 @@ def esm_row(doc, seconds, stats, error):
         volts = [b["vAcPu"] for b in doc["buses"]]
         row["vmin"], row["vmax"] = min(volts), max(volts)
     ul = doc.get("upperLayer") or {}
-    if ul:
-        row["note"] = f"{ul.get('binaries', '?')} binaries, {ul.get('nodes', '?')} nodes"
+    notes = [f"{ul.get('binaries', '?')} binaries, {ul.get('nodes', '?')} nodes"] if ul else []
+    if q.get("optimalityGap"):
+        notes.append(f"gap {q['optimalityGap']:.1e}")
+    if doc.get("message"):
+        notes.append(doc["message"][:100])
+    row["note"] = ", ".join(notes)
     return row
 
 
@@ -148,7 +156,8 @@ def main():
     parser.add_argument("--feeder", default="ieee123")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--time-limit", type=float, default=120.0, help="SCIP time limit, s")
+    parser.add_argument("--time-limit", type=float, default=120.0,
+                        help="time limit of CVXPY + SCIP and of esmarket's misocp route (options.timeLimitSeconds), s")
     parser.add_argument("--no-cvxpy", action="store_true")
     parser.add_argument("--scaling", type=int, nargs="*", default=None,
                         help="scaling series (esmarket; CVXPY up to --cvxpy-max / --scip-max)")
@@ -177,7 +186,8 @@ def main():
             base = esm_row(*run_esmarket(lib, text, args.repeat))
             base_seconds = base.get("seconds")
             print_row("esmarket non_iterative", base, base_seconds)
-            print_row("esmarket misocp", esm_row(*run_esmarket(lib, with_algorithm(text, "misocp"), args.repeat)), base_seconds)
+            misocp = with_algorithm(text, "misocp", args.time_limit)
+            print_row(f"esmarket misocp ({args.time_limit:g} s)", esm_row(*run_esmarket(lib, misocp, args.repeat)), base_seconds)
             if ref is not None:
                 start = time.perf_counter()
                 market = ref.Market.from_problem(problem)
@@ -209,7 +219,7 @@ def main():
         text = generate(lib, n, args.seed, args.feeder)
         repeat = 3 if n <= 100000 else 1
         d = esm_row(*run_esmarket(lib, text, repeat))
-        m = esm_row(*run_esmarket(lib, with_algorithm(text, "misocp"), repeat))
+        m = esm_row(*run_esmarket(lib, with_algorithm(text, "misocp", args.time_limit), repeat))
         cl, sc = {}, {}
         if ref is not None and n <= max(args.cvxpy_max, args.scip_max):
             problem = json.loads(text)
