@@ -259,11 +259,17 @@ enum SocialOptimum {
         return plain.status == .solved || tight.status == .numericalError ? plain : tight
     }
 
-    static func solve(_ problem: ConicProblem, tolerance: Double, options: Options, control: SolveControl) -> ConicSolution {
+    /// Solver settings with every stopping tolerance at `tolerance`.
+    static func settings(tolerance: Double) -> SolverSettings {
         var settings = SolverSettings()
         settings.gapAbsTolerance = tolerance
         settings.gapRelTolerance = tolerance
         settings.feasibilityTolerance = tolerance
+        return settings
+    }
+
+    static func solve(_ problem: ConicProblem, tolerance: Double, options: Options, control: SolveControl) -> ConicSolution {
+        var settings = settings(tolerance: tolerance)
         if let limit = options.maxIterations { settings.maxIterations = limit }
         if let limit = options.timeLimitSeconds { settings.timeLimitSeconds = limit }
         guard control.observer != nil else { return solveConic(problem, settings: settings) }

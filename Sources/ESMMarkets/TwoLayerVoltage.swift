@@ -391,10 +391,8 @@ enum TwoLayerVoltage {
             upper = Upper(solution: solution, built: built, flow: assembled.flow, injectionKW: [], routes: routes)
         } else {
             var settings = BranchAndBoundSettings()
-            let tolerance = max(options.tolerance * 0.1, 1e-13)
-            settings.solver.gapAbsTolerance = tolerance
-            settings.solver.gapRelTolerance = tolerance
-            settings.solver.feasibilityTolerance = tolerance
+            // The relaxations as tight as `SocialOptimum.solve`'s first attempt.
+            settings.solver = SocialOptimum.settings(tolerance: max(options.tolerance * 0.1, 1e-13))
             settings.relativeGap = max(options.tolerance * 100, 1e-10)
             settings.absoluteGap = 1e-12
             if let limit = options.timeLimitSeconds { settings.timeLimitSeconds = limit }
