@@ -7,8 +7,10 @@
 #
 # What it does:
 #   1. builds the library with coverage instrumentation and AddressSanitizer in .build-fuzz
-#      (swift build -c debug --product esmarket -Xswiftc -sanitize=fuzzer,address: the library
-#      gets the coverage hooks and ASan checks but no main; the harness brings libFuzzer);
+#      (swift build -c release --product esmarket -Xswiftc -sanitize=fuzzer,address: the library
+#      gets the coverage hooks and ASan checks but no main; the harness brings libFuzzer). An
+#      optimized build runs 4-6x more inputs per second than -c debug (the solvers dominate);
+#      the build takes about a minute instead of 15 s;
 #   2. compiles the harness with clang -fsanitize=fuzzer,address against it;
 #   3. writes the seed corpus from the tests' documents (Tests/fuzz/make_corpus.py, needs
 #      .build/release/libesmarket.so for the case generator: `make build`) into .build-fuzz/seeds;
@@ -36,8 +38,8 @@ done
 
 cd "$ROOT"
 echo "== building libesmarket with -sanitize=fuzzer,address in .build-fuzz"
-"$SWIFT" build --scratch-path "$OUT" -c debug --product esmarket -Xswiftc -sanitize=fuzzer,address
-LIB=$OUT/debug
+"$SWIFT" build --scratch-path "$OUT" -c release --product esmarket -Xswiftc -sanitize=fuzzer,address
+LIB=$OUT/release
 
 echo "== compiling the harness"
 "$CLANG" -g -O1 -fuse-ld=lld -fsanitize=fuzzer,address -Wall -Wextra -Werror -I include \
