@@ -3,8 +3,9 @@
 
 For each mechanism, a first child process generates the case (esm_generate_case) and writes it
 to a temporary file; a second child process loads the library, reads the file and clears it
-(esm_clear), and a third only loads the library and reads the file (the baseline: Python,
-libesmarket and the input document). Each child's peak RSS is its rusage from os.wait4
+(esm_clear), a third only loads the library and reads the file (the baseline: Python,
+libesmarket and the input document), and a fourth parses the document with json-c alone (the
+tree esmarket's decoder walks), to show how much of the peak that tree is. Each child's peak RSS is its rusage from os.wait4
 (ru_maxrss, the kernel's high-water mark), so nothing of the parent or of the generation is
 counted in the clearing's figure.
 
@@ -43,6 +44,12 @@ else:
         doc = json.loads(reply)
         print(json.dumps({{"seconds": seconds, "status": doc["status"], "resultMB": len(reply) / 1e6,
                           "prosumers": len(doc.get("prosumers", []))}}))
+    elif mode == "jsonc":
+        import ctypes
+        jc = ctypes.CDLL("libjson-c.so.5")
+        jc.json_tokener_parse.restype = ctypes.c_void_p
+        jc.json_tokener_parse.argtypes = [ctypes.c_char_p]
+        print(json.dumps({{"seconds": 0, "parsed": bool(jc.json_tokener_parse(text))}}))
     else:
         print(json.dumps({{"seconds": 0}}))
 """
@@ -74,9 +81,9 @@ def main():
     import json
     print(f"peak RSS of esm_clear, {args.prosumers:,} prosumers, {args.feeder} feeder (seed {args.seed}); "
           f"each figure is one child process's ru_maxrss")
-    print(f"{'mechanism':>15} | {'doc MB':>7} | {'generate MB':>11} | {'baseline MB':>11} | {'clear MB':>9} | "
-          f"{'B/prosumer':>10} | {'status':>8} | {'clear s':>7}")
-    print("-" * 100)
+    print(f"{'mechanism':>15} | {'doc MB':>7} | {'generate MB':>11} | {'baseline MB':>11} | {'json-c MB':>9} | "
+          f"{'clear MB':>9} | {'B/prosumer':>10} | {'status':>8} | {'clear s':>7}")
+    print("-" * 112)
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for mechanism in mechanisms:
@@ -85,16 +92,17 @@ def main():
             _, generate_mb = run_child("generate", path, json.dumps(spec))
             size_mb = os.path.getsize(path) / 1e6
             _, baseline_mb = run_child("read", path)
+            _, jsonc_mb = run_child("jsonc", path)
             info, clear_mb = run_child("clear", path)
             per = (clear_mb - baseline_mb) * 1024 * 1024 / args.prosumers
-            print(f"{mechanism:>15} | {size_mb:7.1f} | {generate_mb:11.0f} | {baseline_mb:11.0f} | {clear_mb:9.0f} | "
+            print(f"{mechanism:>15} | {size_mb:7.1f} | {generate_mb:11.0f} | {baseline_mb:11.0f} | {jsonc_mb:9.0f} | {clear_mb:9.0f} | "
                   f"{per:10.0f} | {info['status']:>8} | {info['seconds']:7.2f}")
             if info["status"] not in ("solved", "solved_inaccurate") or info["prosumers"] != args.prosumers \
                     or clear_mb > args.max_mb:
                 failed = True
             os.unlink(path)
     print("doc MB: the problem document; generate MB: peak of the child that generated it; baseline MB: peak of a "
-          "child that loads the library and reads the document; clear MB: peak of the child that also clears it "
+          "child that loads the library and reads the document; json-c MB: peak of a child that also parses it with json-c alone; clear MB: peak of the child that also clears it "
           "(document, json-c tree, model, result string and its copy into Python); B/prosumer: (clear - baseline) "
           "per prosumer.")
     return 1 if failed else 0
