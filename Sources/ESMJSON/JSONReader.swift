@@ -66,7 +66,7 @@ final class JSONDocument {
         let document = JSONDocument(handle: handle)
         // json-c keeps object keys as C strings, so "loadKW\u0000x" would silently be read as
         // "loadKW": a key with a NUL is refused where it would be read (not inside `extra`).
-        if !keysWithNUL.isEmpty, let path = keyPaths(text, at: keysWithNUL).first(where: { !$0.insideExtra })?.path {
+        if !keysWithNUL.isEmpty, let path = firstKeyPathOutsideExtra(text, at: keysWithNUL) {
             throw InputError(.invalidInput, path: path, "keys may not contain NUL characters (\\u0000)")
         }
         return document
@@ -137,13 +137,14 @@ final class JSONDocument {
         return keysWithNUL
     }
 
-    /// The JSON paths of the object keys whose opening quotes are at `offsets`, as written (escapes
-    /// kept), and whether each lies inside an `extra` object. A second, slower pass over a document
-    /// already known to be JSON; it only runs when a key holds a NUL.
-    private static func keyPaths(_ text: UnsafeBufferPointer<UInt8>, at offsets: [Int]) -> [(path: String, insideExtra: Bool)] {
+    /// The JSON path, as written (escapes kept), of the first object key whose opening quote is at
+    /// one of `offsets` (ascending) and that is not inside an `extra` object. A second, slower pass
+    /// over a document already known to be JSON; it only runs when a key holds a NUL, and stops at
+    /// the first such key outside `extra`.
+    private static func firstKeyPathOutsideExtra(_ text: UnsafeBufferPointer<UInt8>, at offsets: [Int]) -> String? {
         enum Frame { case object(key: String), array(index: Int) }
         var stack: [Frame] = []
-        var found: [(path: String, insideExtra: Bool)] = []
+        var next = 0  // the next offset to reach
         var expectKey = false
         var k = 0
         while k < text.count {
@@ -156,7 +157,8 @@ final class JSONDocument {
                     let key = String(decoding: UnsafeBufferPointer(rebasing: text[(start + 1)..<min(k, text.count)]), as: UTF8.self)
                     stack[stack.count - 1] = .object(key: key)
                     expectKey = false
-                    if offsets.contains(start) {
+                    while next < offsets.count && offsets[next] < start { next += 1 }
+                    if next < offsets.count && offsets[next] == start {
                         var path = "", insideExtra = false
                         for (depth, frame) in stack.enumerated() {
                             switch frame {
@@ -166,7 +168,7 @@ final class JSONDocument {
                             case .array(let index): path += "[\(index)]"
                             }
                         }
-                        found.append((path, insideExtra))
+                        if !insideExtra { return path }
                     }
                 }
                 k += 1
@@ -182,7 +184,7 @@ final class JSONDocument {
             }
             k += 1
         }
-        return found
+        return nil
     }
 
     /// Length of the well-formed UTF-8 sequence starting at `k` (lead byte ≥ 0x80), or nil.
