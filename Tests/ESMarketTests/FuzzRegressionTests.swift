@@ -63,3 +63,33 @@ func biddingNearTheBuyPriceConverges(_ load: Double) throws {
     #expect(bidding.iterations < 1000)
     expectClose(bidding.column("communities", "price"), direct.column("communities", "price"), 1e-6)
 }
+
+/// Fuzz finding 2 (social_optimum): a flex costA of 1e-315 (subnormal) made the bus aggregation's
+/// supply curve infinitely steep (1/costA = inf) and the model build threw, which surfaced as
+/// ESM_ERR_INTERNAL. Smaller but normal costA (1e-20, 1e-297) did not throw but were wrong: the
+/// curve's piece intercepts (±costB/costA) cancelled in double precision and the "exact"
+/// aggregated dispatch cost 0.136 more than the per-prosumer optimum.
+let fuzzTinyCostA = #"""
+{"schema":"esmarket/1","mechanism":"social_optimum","network":{"builtin":"ieee33bw","vMinPu":1e-300},"grid":{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":null},"prosumers":[{"id":"p1","bus":"24","loadKW":0.495927,"qLoadKVAr":0.148778,"flex":{"minKW":0,"maxKW":0.131662,"costA":1e-315,"costB":0.447106}},{"id":"p2","bus":"25","loadKW":0.277048,"qLoadKVAr":0.083114,"pvKW":0.081064,"flex":{"minKW":0,"maxKW":0.372623,"costA":0.686638,"costB":0.349424}},{"id":"p3","bus":"32","loadKW":0.279526,"qLoadKVAr":0.083858,"pvKW":0.354989,"flex":{"minKW":null,"maxKW":0.110175,"costA":0.35,"costB":0.353645}},{"id":"p8","bus":"4","loadKW":0.494798,"pvKW":0.32184,"flex":{"minKW":0,"maxKW":0.342996,"costA":1.981883,"costB":0.253414}},{"id":"p5","bus":"8","loadKW":0.32632,"qLoadKVAr":0.097896,"pvKW":0.168382,"flex":{"minKW":0,"maxKW":0.314259,"costA":1.871277,"costB":0.202365}},{"id":"p6","bus":"30","loadKW":0.420071,"qLoadKVAr":0.126021},{"id":"p7","bus":"31","loadKW":5e-324,"pvKW":0.257799},{"id":"p9","bus":"14","loadKW":0.402891,"qLoadKVAr":0.120867,"pvKW":[0.178943],"flex":{"minKW":0,"maxKW":0.151591,"costA":1e-297,"costB":0.2702}},{"id":"p4","bus":"7","loadKW":0.560943,"qLoadKVAr":1.168283,"pvKW":0.091739},{"id":"p10","bus":"29","loadKW":0.491007,"qLoadKVAr":0.147302,"pvKW":0.35,"flex":{"minKW":0,"maxKW":0.33513,"costA":1.974414,"costB":0.20358}}]}
+"""#
+
+@Test func subnormalCostAIsNotAnInternalError() throws {
+    let reply = Service.clear(fuzzTinyCostA)
+    #expect(reply.error == nil, "\(reply.json.prefix(300))")
+    #expect(reply.json.contains(#""status":"solved""#), "\(reply.json.prefix(300))")
+    #expect(allNumbersFinite(reply.json))
+}
+
+@Test("fuzz finding 2: a vanishing costA clears like costA = 0", arguments: [1e-315, 1e-297, 1e-20])
+func vanishingCostAClearsLikeZero(_ costA: Double) throws {
+    func document(_ a: String) -> String {
+        #"{"schema":"esmarket/1","mechanism":"social_optimum","network":{"builtin":"ieee33bw","vMinPu":0.9},"grid":{"buyPrice":1.0,"sellPrice":0.35},"prosumers":[{"id":"p1","bus":"24","loadKW":0.5,"flex":{"minKW":0,"maxKW":0.13,"costA":\#(a),"costB":0.4}},{"id":"p2","bus":"25","loadKW":0.3,"flex":{"minKW":0,"maxKW":0.3,"costA":0.7,"costB":0.3}}]}"#
+    }
+    let tiny = try clear(document("\(costA)"))
+    let zero = try clear(document("0"))
+    #expect(tiny.status == .solved && zero.status == .solved)
+    #expect(tiny.isFinite)
+    expectClose(tiny.column("prosumers", "flexKW"), zero.column("prosumers", "flexKW"), 1e-6)
+    let a = tiny.objectiveValue("socialCost"), b = zero.objectiveValue("socialCost")
+    #expect(abs(a - b) <= 1e-6 * abs(b), "socialCost \(a) vs \(b) at costA = 0")
+}
