@@ -6,7 +6,8 @@ PYTHON     ?= python3
 RELEASE    := .build/release
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps build demo test test-swift test-c test-python clean
+.PHONY: deps test-deps build demo test test-swift test-c test-python clean \
+        reliability fuzz test-asan test-tsan bench-memory
 
 ## deps: system libraries the build needs (json-c through pkg-config).
 deps:
@@ -42,5 +43,37 @@ test-python: build test-deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check ./bindings/python
 	ESMARKET_TEST_PIP=1 $(PYTHON) -m pytest -q Tests/python
 
+## reliability: the C boundary's hardening checks (README "Reliability"), after `make test` in CI:
+## a short fuzzing budget, the Swift tests and the C API + concurrency tests under AddressSanitizer
+## (with LeakSanitizer) and under ThreadSanitizer, each in its own build folder.
+FUZZ_SECONDS ?= 100
+# The one timed test (a build-time bound) says nothing under sanitizers, which slow code 2-10x.
+# The suites are all Swift Testing: XCTest's runner is left out, as with no test to run it leaks
+# its empty "Selected tests" suite object (a LeakSanitizer report from the toolchain's XCTest).
+SANITIZER_SKIP := --disable-xctest --skip largeModelBuildsQuickly
+reliability: fuzz test-asan test-tsan
+
+## fuzz: libFuzzer on esm_clear / esm_generate_case for FUZZ_SECONDS (Tests/fuzz/run.sh).
+fuzz: build
+	Tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+## test-asan: Swift tests, C API test and C concurrency test built with -sanitize=address (.build-asan).
+test-asan: deps
+	$(SWIFT) build --build-tests --scratch-path .build-asan --sanitize=address
+	ASAN_OPTIONS=detect_leaks=1 $(SWIFT) test --skip-build --scratch-path .build-asan --sanitize=address $(SANITIZER_SKIP)
+	$(SWIFT) build --scratch-path .build-asan --sanitize=address --product esmarket
+	ESM_SANITIZE=address Tests/c/run.sh
+
+## test-tsan: the same with -sanitize=thread (.build-tsan); the concurrency test makes 8 x 40 calls.
+test-tsan: deps
+	$(SWIFT) build --build-tests --scratch-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread $(SANITIZER_SKIP)
+	$(SWIFT) build --scratch-path .build-tsan --sanitize=thread --product esmarket
+	ESM_SANITIZE=thread ESM_CONCURRENCY_CALLS=40 Tests/c/run.sh
+
+## bench-memory: peak RSS of clearing 1,000,000-prosumer cases (bench/memory.py).
+bench-memory: build
+	$(PYTHON) bench/memory.py
+
 clean:
-	rm -rf .build bin
+	rm -rf .build .build-asan .build-tsan .build-fuzz bin

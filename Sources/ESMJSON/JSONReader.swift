@@ -27,7 +27,7 @@ final class JSONDocument {
     /// raw control characters in strings and some invalid UTF-8 (overlong forms, surrogates), so a
     /// lexical pass rejects those first; json-c then checks the grammar and the depth.
     static func parse(_ text: UnsafeBufferPointer<UInt8>) throws -> JSONDocument {
-        try checkLexically(text)
+        let keysWithNUL = try checkLexically(text)
         if text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
             throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(text.count): empty input")
         }
@@ -63,15 +63,24 @@ final class JSONDocument {
             }
             throw InputError(.invalidJSON, path: nil, "not valid JSON at byte \(offset): \(reason)")
         }
-        return JSONDocument(handle: handle)
+        let document = JSONDocument(handle: handle)
+        // json-c keeps object keys as C strings, so "loadKW\u0000x" would silently be read as
+        // "loadKW": a key with a NUL is refused where it would be read (not inside `extra`).
+        if !keysWithNUL.isEmpty, let path = firstKeyPathOutsideExtra(text, at: keysWithNUL) {
+            throw InputError(.invalidInput, path: path, "keys may not contain NUL characters (\\u0000)")
+        }
+        return document
     }
 
     /// Rejects what strict JSON never has: outside strings, anything but structure, numbers and
     /// the letters of true/false/null (so `NaN`, `Infinity`, comments, single quotes); inside
     /// strings, raw control characters; anywhere, UTF-8 that is not well formed (RFC 3629: no
-    /// overlong forms, no surrogates, nothing above U+10FFFF).
-    private static func checkLexically(_ text: UnsafeBufferPointer<UInt8>) throws {
+    /// overlong forms, no surrogates, nothing above U+10FFFF). Returns the offsets of the object
+    /// keys that hold a `\u0000` escape (almost always none).
+    private static func checkLexically(_ text: UnsafeBufferPointer<UInt8>) throws -> [Int] {
         var inString = false, escaped = false
+        var stringStart = 0, stringHasNUL = false, lastStringStart = 0, lastStringHadNUL = false
+        var keysWithNUL: [Int] = []
         var offset = 0
         let count = text.count
         func fail(_ what: String) -> InputError {
@@ -89,14 +98,32 @@ final class JSONDocument {
                 if byte < 0x20 {
                     throw fail("raw control character 0x\(String(byte, radix: 16)) in a string (escape it)")
                 }
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                    if byte == UInt8(ascii: "u"), offset + 4 < count,
+                       (1...4).allSatisfy({ text[offset + $0] == UInt8(ascii: "0") }) {
+                        stringHasNUL = true
+                    }
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    lastStringStart = stringStart
+                    lastStringHadNUL = stringHasNUL
+                }
                 offset += 1
                 continue
             }
             switch byte {
-            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "\""):
+                inString = true
+                stringStart = offset
+                stringHasNUL = false
+            case UInt8(ascii: ":"):
+                if lastStringHadNUL { keysWithNUL.append(lastStringStart) }
+                lastStringHadNUL = false
             case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: ","),
-                 UInt8(ascii: ":"), UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
+                 UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
                  UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "u"),
                  UInt8(ascii: "f"), UInt8(ascii: "a"), UInt8(ascii: "l"), UInt8(ascii: "s"), UInt8(ascii: "n"):
@@ -107,6 +134,57 @@ final class JSONDocument {
             }
             offset += 1
         }
+        return keysWithNUL
+    }
+
+    /// The JSON path, as written (escapes kept), of the first object key whose opening quote is at
+    /// one of `offsets` (ascending) and that is not inside an `extra` object. A second, slower pass
+    /// over a document already known to be JSON; it only runs when a key holds a NUL, and stops at
+    /// the first such key outside `extra`.
+    private static func firstKeyPathOutsideExtra(_ text: UnsafeBufferPointer<UInt8>, at offsets: [Int]) -> String? {
+        enum Frame { case object(key: String), array(index: Int) }
+        var stack: [Frame] = []
+        var next = 0  // the next offset to reach
+        var expectKey = false
+        var k = 0
+        while k < text.count {
+            let byte = text[k]
+            if byte == UInt8(ascii: "\"") {
+                let start = k
+                k += 1
+                while k < text.count && text[k] != UInt8(ascii: "\"") { k += text[k] == UInt8(ascii: "\\") ? 2 : 1 }
+                if expectKey, case .object = stack.last {
+                    let key = String(decoding: UnsafeBufferPointer(rebasing: text[(start + 1)..<min(k, text.count)]), as: UTF8.self)
+                    stack[stack.count - 1] = .object(key: key)
+                    expectKey = false
+                    while next < offsets.count && offsets[next] < start { next += 1 }
+                    if next < offsets.count && offsets[next] == start {
+                        var path = "", insideExtra = false
+                        for (depth, frame) in stack.enumerated() {
+                            switch frame {
+                            case .object(let name):
+                                path += path.isEmpty ? name : ".\(name)"
+                                if name == "extra" && depth < stack.count - 1 { insideExtra = true }
+                            case .array(let index): path += "[\(index)]"
+                            }
+                        }
+                        if !insideExtra { return path }
+                    }
+                }
+                k += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "{"): stack.append(.object(key: "")); expectKey = true
+            case UInt8(ascii: "["): stack.append(.array(index: 0))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = stack.popLast()
+            case UInt8(ascii: ","):
+                if case .array(let index) = stack.last { stack[stack.count - 1] = .array(index: index + 1) } else { expectKey = true }
+            default: break
+            }
+            k += 1
+        }
+        return nil
     }
 
     /// Length of the well-formed UTF-8 sequence starting at `k` (lead byte ≥ 0x80), or nil.

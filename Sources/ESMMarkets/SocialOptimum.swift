@@ -75,6 +75,15 @@ enum SocialOptimum {
         var messages: [String] = []
 
         for t in 0..<periods {
+            // options.timeLimitSeconds bounds the whole call (Service sets the deadline from its
+            // start), not each period's solve: stop between periods once it has passed.
+            if t > 0 && control.pastDeadline {
+                result.status = .timeLimit
+                result.message = "time limit reached after \(t) of \(periods) periods"
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                return result
+            }
             let feeder = try Feeder(network: network, tree: tree, period: t,
                                     scaleKVA: demandKVA(network: network, prosumers: people, period: t))
             let setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
@@ -272,6 +281,9 @@ enum SocialOptimum {
         var settings = settings(tolerance: tolerance)
         if let limit = options.maxIterations { settings.maxIterations = limit }
         if let limit = options.timeLimitSeconds { settings.timeLimitSeconds = limit }
+        if let deadline = control.deadline {  // what is left of the call's limit
+            settings.timeLimitSeconds = min(settings.timeLimitSeconds, max(0, deadline - monotonicSeconds()))
+        }
         guard control.observer != nil else { return solveConic(problem, settings: settings) }
         return solveConic(problem, settings: settings) { info in
             control.report(#"{"event":"iteration","mechanism":"social_optimum","iteration":\#(info.iteration),"primalResidual":\#(ConicMechanism.finite(info.primalResidual)),"dualResidual":\#(ConicMechanism.finite(info.dualResidual))}"#)

@@ -94,7 +94,7 @@ enum SocialOptimumAggregation {
         for who in setup.problem.prosumers {
             guard let flex = who.flex, flex.maxKW[t] > flex.minKW[t], let bus = who.bus else { continue }
             let a = flex.costA[t]
-            guard a > 0, a.isFinite else { return nil }
+            guard a > 0, a.isFinite, (1 / a).isFinite else { return nil }
             byBus[bus, default: []].append((a, flex.costB[t], flex.minKW[t], flex.maxKW[t]))
         }
         guard !byBus.isEmpty else { return nil }
@@ -114,7 +114,8 @@ enum SocialOptimumAggregation {
         for _ in 0..<maxIterations {
             let pieces = buses.indices.map { supplyAt[$0].piece(at: prices[$0]) }
             let assembled = setup.assembleAggregate(buses: buses, curves: supplyAt, pieces: pieces)
-            let built = try assembled.builder.build()
+            // A curve too steep for double precision gives non-finite coefficients: solve per prosumer.
+            guard let built = try? assembled.builder.build() else { return nil }
             let solution = SocialOptimum.solve(built.problem, options: options, control: control)
             spent.iterations += solution.iterations
             spent.seconds += solution.solveSeconds
@@ -141,15 +142,27 @@ enum SocialOptimumAggregation {
                 solved.iterations = spent.iterations
                 solved.solveSeconds = spent.seconds
                 var flexKW = [Double](repeating: 0, count: setup.problem.prosumers.count)
+                var busFlex = [Int: (sum: Double, range: Double)]()
                 for (j, who) in setup.problem.prosumers.enumerated() {
                     guard let flex = who.flex, let bus = who.bus else { continue }
                     let lo = flex.minKW[t], hi = flex.maxKW[t]
                     if hi > lo {
                         let p = (perKW[bus] - flex.costB[t]) / flex.costA[t]
                         flexKW[j] = p.isFinite ? min(max(p, lo), hi) : lo
+                        busFlex[bus, default: (0, 0)].sum += flexKW[j]
+                        busFlex[bus, default: (0, 0)].range += hi - lo
                     } else {
                         flexKW[j] = lo
                     }
+                }
+                // The exactness argument holds only if each bus's curve, evaluated at its price, is
+                // what its prosumers produce there. Very steep curves (costA near 0) break that in
+                // double precision (the pieces' intercepts cancel): then solve per prosumer.
+                for (i, bus) in buses.enumerated() {
+                    let curve = supplyAt[i], k = pieces[i]
+                    let modelled = curve.intercept[k] + curve.slope[k] * perKW[bus]
+                    let actual = busFlex[bus] ?? (0, 0)
+                    if !(abs(modelled - actual.sum) <= 1e-6 * max(1, actual.range)) { return nil }
                 }
                 return PeriodDispatch(built: built, flow: assembled.flow, injections: assembled.injections,
                                       solution: solved, flexKW: flexKW, aggregated: true)

@@ -23,11 +23,16 @@ struct TwoLayerBidding {
         var lineBus = [Int](repeating: -1, count: instance.exportLimits.count)
         for bus in tree.order where tree.parent[bus] >= 0 { lineBus[tree.parentLine[bus]] = bus }
 
-        // Step sizes α = β = 1/L, L = ‖M·diag(√κ)‖², M = [1ᵀ; H; −H] (§4).
+        // Step sizes α = β = 1/L, L = ‖M·diag(√κ)‖², M = [1ᵀ; H; −H] (§4), with §4's rigorous
+        // slope bounds. Mode A's "practical" κ = Σ 1/(c + a) undercounts a prosumer whose
+        // marginal value is pinned at a retail price (the grid absorbs the change: slope 1/a, see
+        // strategicSlope); near the band's edge the ascent then oscillated with a growing or
+        // constant amplitude that the growth safeguard, which needs three growing iterations in
+        // a row, never caught (iteration_limit, or overflow to NaN).
         let kappa = markets.indices.map { i -> Double in
             let a = markets[i].sensitivity
             if instance.modes[i] == .interceptEqualsDLMP { return 1 / a }
-            return markets[i].participants.reduce(0.0) { $0 + 1 / ($1.c + a) }
+            return Double(markets[i].participants.count) / a
         }
         var step = 1 / Self.lipschitz(kappa: kappa, lines: limited.map { below[lineBus[$0]] })
 
@@ -90,9 +95,11 @@ struct TwoLayerBidding {
             let priceChange = previous.map { zip($0, prices).reduce(0.0) { max($0, abs($1.0 - $1.1)) } } ?? .infinity
             previous = prices
             if options.log == .iterations || iteration % 100 == 0 {
-                let event = #"{"event":"iteration","mechanism":"two_layer","iteration":\#(iteration),"imbalanceKW":\#(imbalance),"violationKW":\#(max(violation, 0)),"priceChange":\#(priceChange.isFinite ? priceChange : -1)}"#
+                let event = #"{"event":"iteration","mechanism":"two_layer","iteration":\#(iteration),"imbalanceKW":\#(ConicMechanism.finite(imbalance)),"violationKW":\#(ConicMechanism.finite(max(violation, 0))),"priceChange":\#(priceChange.isFinite ? priceChange : -1)}"#
                 if control.report(event) { status = .interrupted; break }
             }
+            // Progress events and results must stay JSON: stop rather than iterate on NaN.
+            if !(imbalance.isFinite && violation.isFinite && slackness.isFinite) { status = .numericalError; break }
             if control.pastDeadline { status = .timeLimit; break }
             // 4. Stopping tests.
             if abs(imbalance) <= balanceTolerance && violation <= balanceTolerance && slackness <= slacknessTolerance

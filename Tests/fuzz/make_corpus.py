@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes the fuzzer's seed corpus (one file per document, named by its SHA-1) from the tests'
+documents; nothing large is committed, the corpus is regenerated on every run.
+
+Sources:
+  * the JSON documents written literally in the Swift tests (raw strings #"{...}"# without
+    interpolation) and the C API test's T1 is conftest's T1 below);
+  * the Python tests' documents: conftest's T1 variants, test_conic_random's random LP / QP /
+    SOCP with their infeasible and unbounded twins, its mixed-integer problems and DistFlow SOCPs
+    (needs numpy and scipy, installed by `make test-deps`; skipped without them);
+  * small cases of the case generator for every mechanism: energy_sharing (each algorithm,
+    priceTaking, 2 periods), two_layer (direct / bidding / centralized, congested), social_optimum
+    (SOCP and LinDistFlow), two_layer_voltage (which may answer `unsupported`), and the
+    generator's specifications themselves (the harness hands every input to esm_generate_case).
+
+Usage: make_corpus.py OUTDIR [--lib path/to/libesmarket.so]   (default: .build/release)
+"""
+import argparse
+import ctypes
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_BYTES = 60000  # the harness's -max_len; larger documents would be cut
+
+
+def load_library(path):
+    lib = ctypes.CDLL(str(path))
+    lib.esm_generate_case.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.esm_generate_case.restype = ctypes.c_int
+    lib.esm_string_free.argtypes = [ctypes.c_void_p]
+
+    def generate(spec):
+        out = ctypes.c_void_p()
+        rc = lib.esm_generate_case(json.dumps(spec).encode(), ctypes.byref(out))
+        text = ctypes.string_at(out.value).decode() if out.value else None
+        lib.esm_string_free(out)
+        if rc != 0:
+            raise RuntimeError(f"esm_generate_case({spec}) -> {rc}: {text}")
+        return json.loads(text)
+    return generate
+
+
+def swift_literals():
+    docs = []
+    for path in sorted((REPO / "Tests").glob("ESM*Tests/*.swift")):
+        for m in re.finditer(r'#"(\{.*?\})"#', path.read_text()):
+            text = m.group(1)
+            if "\\#(" in text:
+                continue
+            try:
+                docs.append(json.loads(text))
+            except ValueError:
+                pass
+    return docs
+
+
+def python_documents():
+    docs = []
+    sys.path.insert(0, str(REPO / "Tests" / "python"))
+    try:
+        import conftest
+        docs += [conftest.t1_problem(), conftest.t1_problem(intercept=None),
+                 conftest.t1_problem(intercept=None, buy=0.55, sell=0.45), conftest.t1_problem(p1_max=1.0)]
+    except Exception as e:  # pytest missing: the literals and generated cases still make a corpus
+        print(f"make_corpus: conftest documents skipped ({e})", file=sys.stderr)
+    try:
+        spec = importlib.util.spec_from_file_location("esm_conic_random", REPO / "Tests/python/test_conic_random.py")
+        cr = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cr)
+        for kind in ("lp", "qp", "socp"):
+            for seed in range(3):
+                prob = cr.random_problem(kind, 100 * seed + 7, scaled=seed == 2)
+                docs.append(cr.bench.esm_document(prob))
+                docs.append(cr.bench.esm_document(cr.infeasible_twin(prob, seed)))
+                docs.append(cr.bench.esm_document(cr.unbounded_twin(prob, seed)))
+            for seed, variant in ((1, "feasible"), (2, "relaxation_infeasible"), (3, "integer_infeasible")):
+                docs.append(cr.bench.esm_document(cr.mixed_integer_problem(kind, seed, variant)))
+        for name in ("ieee33bw", "ieee37"):
+            try:
+                docs.append(cr.bench.esm_document(cr.distflow_problem(name, 5, "feasible")))
+            except Exception:
+                pass
+    except Exception as e:
+        print(f"make_corpus: test_conic_random documents skipped ({e})", file=sys.stderr)
+    return docs
+
+
+SPECS = [
+    {"mechanism": "energy_sharing", "prosumers": 5, "seed": 1},
+    {"mechanism": "energy_sharing", "prosumers": 30, "seed": 2, "feeder": "ieee33bw"},
+    {"mechanism": "two_layer", "prosumers": 12, "communities": 3, "feeder": "ieee33bw", "seed": 3},
+    {"mechanism": "two_layer", "prosumers": 40, "communities": 4, "feeder": "ieee37", "seed": 4},
+    {"mechanism": "two_layer", "prosumers": 60, "communities": 5, "feeder": "ieee33bw", "seed": 5, "congestion": True},
+    {"mechanism": "social_optimum", "prosumers": 10, "feeder": "ieee33bw", "seed": 6},
+    {"mechanism": "social_optimum", "prosumers": 12, "feeder": "ieee37", "seed": 7},
+    {"mechanism": "two_layer_voltage", "prosumers": 10, "feeder": "ieee33bw", "seed": 8},
+    {"mechanism": "two_layer_voltage", "prosumers": 12, "communities": 3, "feeder": "ieee37", "seed": 9},
+]
+
+
+def generated_documents(generate):
+    docs = []
+    for spec in SPECS:
+        doc = generate(spec)
+        docs.append(doc)
+        mech = spec["mechanism"]
+        if mech == "energy_sharing":
+            docs.append(dict(doc, options={"algorithm": "centralized"}))
+            docs.append(dict(doc, options={"priceTaking": True}))
+            two = dict(doc, periods=2)
+            two["prosumers"] = [dict(p, loadKW=[p.get("loadKW", 0), 2 * p.get("loadKW", 0)]) for p in doc["prosumers"]]
+            docs.append(two)
+        elif mech == "two_layer":
+            docs.append(dict(doc, options={"algorithm": "bidding"}))
+            docs.append(dict(doc, options={"algorithm": "centralized"}))
+        elif mech == "social_optimum":
+            net = dict(doc["network"], model="lindistflow")
+            docs.append(dict(doc, network=net))
+            docs.append(dict(doc, network=dict(doc["network"], vMinPu=0.99)))  # infeasible
+    return docs + SPECS
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir")
+    ap.add_argument("--lib", default=str(REPO / ".build/release/libesmarket.so"))
+    args = ap.parse_args()
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    docs = swift_literals() + python_documents() + generated_documents(load_library(args.lib))
+    written = 0
+    for doc in docs:
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        if len(data) > MAX_BYTES:
+            continue
+        (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+        written += 1
+    print(f"make_corpus: {written} seed documents in {out}")
+
+
+if __name__ == "__main__":
+    main()
