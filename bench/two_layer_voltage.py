@@ -69,6 +69,8 @@ def run_esmarket(lib, text, repeat):
         except RuntimeError as error:           # esmarket answered an error document
             return None, None, {}, str(error)
         runs.append((seconds, reply))
+        if seconds > 10:                        # a run at a time limit: one is enough
+            break
     runs.sort(key=lambda run: run[0])
     seconds, reply = runs[len(runs) // 2]
     doc = json.loads(reply)
@@ -131,6 +133,31 @@ def cvxpy_row(ref, market, solver, time_limit):
     return row
 
 
+def _row_in_child(queue, ref, market, solver, time_limit):
+    queue.put(cvxpy_row(ref, market, solver, time_limit))
+
+
+def cvxpy_row_bounded(ref, market, solver, time_limit, wall_limit):
+    """cvxpy_row in a forked child, killed after wall_limit seconds: SCIP's own limit does not cover
+    CVXPY's model translation, which alone can take many minutes at 12,300 prosumers."""
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_row_in_child, args=(queue, ref, market, solver, time_limit))
+    start = time.perf_counter()
+    child.start()
+    try:
+        row = queue.get(timeout=wall_limit)
+    except Exception:  # noqa: BLE001 - queue.Empty: the wall limit passed
+        row = {"status": "killed", "seconds": time.perf_counter() - start,
+               "note": f"no answer after {wall_limit:g} s wall (model translation + solve); killed"}
+    child.join(5)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    return row
+
+
 def fmt(x, spec, width):
     return f"{x:{width}{spec}}" if isinstance(x, (int, float)) else f"{'-':>{width}}"
 
@@ -158,6 +185,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--time-limit", type=float, default=120.0,
                         help="time limit of CVXPY + SCIP and of esmarket's misocp route (options.timeLimitSeconds), s")
+    parser.add_argument("--wall-limit", type=float, default=900.0,
+                        help="wall-clock limit of each CVXPY run (translation + solve), s; the run is killed after it")
     parser.add_argument("--no-cvxpy", action="store_true")
     parser.add_argument("--scaling", type=int, nargs="*", default=None,
                         help="scaling series (esmarket; CVXPY up to --cvxpy-max / --scip-max)")
@@ -198,7 +227,8 @@ def main():
                       f"S_base {market.network.s_base:g} kVA; included in the CVXPY times)")
                 sys.stdout.flush()
                 for solver, name in (("SCIP", f"cvxpy+scip ({args.time_limit:g} s)"), ("CLARABEL", "cvxpy+clarabel relaxed")):
-                    row = cvxpy_row(ref, market, solver, args.time_limit if solver == "SCIP" else None)
+                    row = cvxpy_row_bounded(ref, market, solver, args.time_limit if solver == "SCIP" else None,
+                                            args.wall_limit)
                     if "seconds" in row:
                         row["seconds"] += setup
                     print_row(name, row, base_seconds)
@@ -228,10 +258,10 @@ def main():
             market.tables                                        # noqa: B018
             setup = time.perf_counter() - start
             if n <= args.cvxpy_max:
-                cl = cvxpy_row(ref, market, "CLARABEL", None)
+                cl = cvxpy_row_bounded(ref, market, "CLARABEL", None, args.wall_limit)
                 cl["seconds"] = cl.get("seconds", 0) + setup
             if n <= args.scip_max:
-                sc = cvxpy_row(ref, market, "SCIP", args.time_limit)
+                sc = cvxpy_row_bounded(ref, market, "SCIP", args.time_limit, args.wall_limit)
                 sc["seconds"] = sc.get("seconds", 0) + setup
         dcost = (abs(m["cost"] - d["cost"]) / abs(d["cost"])) if "cost" in m and "cost" in d else None
         ms = lambda row: row["seconds"] * 1e3 if row.get("seconds") else None  # noqa: E731
