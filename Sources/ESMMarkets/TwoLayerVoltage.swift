@@ -329,8 +329,12 @@ enum TwoLayerVoltage {
     /// solved again by branch-and-bound; repeated until no envelope is used where it is not exact.
     /// Then every community sits on its true cost and the answer is optimal: it is feasible, and
     /// optimal for a relaxation. `misocp`: the disjunctive encoding for every community.
+    ///
+    /// Convex costs (own or envelope) are written through `CostWindow`s — chords except near the
+    /// optimum, grown until every injection is certified inside its window — unless `windowed` is
+    /// false (every segment from the start; the tests' comparison).
     static func solveUpper(_ instance: Instance, setup: PeriodSetup, allDisjunctive: Bool, options: Options,
-                           control: SolveControl) throws -> Upper {
+                           control: SolveControl, windowed: Bool = true) throws -> Upper {
         let count = instance.tables.count
         var routes = [Route](repeating: .convex, count: count)
         var envelopes = [[CommunityBestResponse.CostSegment]](repeating: [], count: count)
@@ -342,6 +346,14 @@ enum TwoLayerVoltage {
                 envelopes[i] = CommunityBestResponse.convexEnvelope(instance.segments[i])
             }
         }
+        // Convex costs enter through windows (`CostWindow`): chords away from the optimum.
+        func convexList(_ i: Int) -> [CommunityBestResponse.CostSegment] {
+            routes[i] == .envelope ? envelopes[i] : instance.segments[i]
+        }
+        var windows = (0..<count).map { i in
+            windowed ? CostWindow(count: convexList(i).count) : CostWindow(exact: 0..<convexList(i).count)
+        }
+        var windowRounds = 0
         let unscale = setup.priceScale * setup.feeder.baseKVA
         var iterations = 0, seconds = 0.0, nodes = 0
         while true {
@@ -349,8 +361,7 @@ enum TwoLayerVoltage {
                 let segments = instance.segments[i]
                 if segments.isEmpty { return .fixed }
                 switch routes[i] {
-                case .convex: return .convex(segments)
-                case .envelope: return .convex(envelopes[i])
+                case .convex, .envelope: return .convex(windows[i].segments(convexList(i)))
                 case .misocp: return .disjunctive(segments)
                 }
             }
@@ -363,6 +374,26 @@ enum TwoLayerVoltage {
             upper.solution.solveSeconds = seconds
             upper.nodes = nodes
             guard upper.solution.status.hasSolution else { return upper }
+            // Is every injection where its written cost is exact? Else grow those windows.
+            var grew = 0
+            windowRounds += 1
+            for i in 0..<count where routes[i] != .misocp {
+                let list = convexList(i)
+                guard !windows[i].isComplete(count: list.count) else { continue }
+                let g = upper.injectionKW[i]
+                let margin = windowMargin * max(instance.sizeKW[i], 1e-12)
+                if !windows[i].certifies(g, in: list, margin: margin) {
+                    windows[i] = windowRounds >= maxWindowRounds ? CostWindow(exact: 0..<list.count)
+                        : windows[i].grown(around: g, in: list, radius: max(2, CostWindow.chordWidth(count: list.count)),
+                                           reach: 2 * margin)
+                    grew += 1
+
+                }
+            }
+            if grew > 0 {
+                _ = control.report(#"{"event":"window","mechanism":"two_layer_voltage","grown":\#(grew)}"#)
+                continue
+            }
             // Where does an envelope undercut the true cost at the solution?
             var switched = false
             for i in 0..<count where routes[i] == .envelope {
@@ -378,6 +409,12 @@ enum TwoLayerVoltage {
             _ = control.report(#"{"event":"escalate","mechanism":"two_layer_voltage","misocp":\#(routes.filter { $0 == .misocp }.count)}"#)
         }
     }
+
+    /// An injection within this fraction of its community's size of a window's inner end is not
+    /// certified (the solver's accuracy on G is far coarser than on the cost near a flat optimum).
+    static let windowMargin = 1e-4
+    /// After this many solves with windows, the uncertified communities are written whole.
+    static let maxWindowRounds = 3
 
     /// One solve of the upper problem with the given forms: interior point, or branch-and-bound
     /// when some community is disjunctive.
