@@ -135,11 +135,14 @@ enum SecondOrderCone {
         let b = 2 * uJd
         let c = max(det(u, r), 0)
         if c == 0 { return 0 }
+        // u₀ + α·du₀ > 0 as well: a ray through the apex has det ≥ 0 on both sides of it (a
+        // double root, which rounding can turn into no root at all) and would land in −K.
+        var alpha = alphaMax
+        if du[r0] < 0 { alpha = min(alpha, -u[r0] / du[r0]) }
         let disc = b * b - 4 * a * c
-        if disc < 0 { return alphaMax }
+        if disc < 0 { return alpha }
         let sq = disc.squareRoot()
         let t = b >= 0 ? -(b + sq) / 2 : -(b - sq) / 2
-        var alpha = alphaMax
         if t != 0 {
             let r1 = c / t
             if r1 > 0 && r1 < alpha { alpha = r1 }

@@ -35,6 +35,28 @@ private func socStep(_ u: [Double], _ d: [Double], max: Double = .infinity) -> D
     #expect(abs(p[0] - (p[1] * p[1] + p[2] * p[2]).squareRoot()) < 1e-13)
 }
 
+/// A direction through the apex: u on the axis (tails at rounding level, as an iterate's can be),
+/// d pointing back along it. det(u + αd) = (u₀ + αd₀)² − ‖·‖² has a double root at α = −u₀/d₀,
+/// where the ray passes the apex into −K with det ≥ 0 on both sides; rounding makes the
+/// discriminant slightly negative half the time. The step must still stop at the apex.
+/// (Found by two_layer_voltage at 1,000 prosumers: "iterate left the cone".)
+@Test func socStepThroughTheApexStopsThere() {
+    var state: UInt64 = 0x9E3779B97F4A7C15
+    func uniform() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / Double(1 << 53)
+    }
+    var failures = 0
+    for _ in 0..<2000 {
+        let u0 = 0.1 + 10 * uniform(), d0 = -(0.1 + 10 * uniform())
+        let u = [u0, (uniform() - 0.5) * 1e-16, (uniform() - 0.5) * 1e-15]
+        let d = [d0, (uniform() - 0.5) * 1e-16, (uniform() - 0.5) * 1e-15]
+        let alpha = socStep(u, d, max: 1e6)
+        if !(u0 + alpha * d0 >= -1e-12 * u0) { failures += 1 }
+    }
+    #expect(failures == 0, "\(failures) of 2000 steps crossed the apex into −K")
+}
+
 @Test func ntScalingIdentities() {
     let s = [2.0, 0.5, -0.7, 0.3], z = [1.5, -0.2, 0.4, 0.9]
     var w = [Double](repeating: 0, count: 4), lambda = w, ws = w, wiz = w, u = w, v = w
