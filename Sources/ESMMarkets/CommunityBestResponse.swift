@@ -344,8 +344,10 @@ extension CommunityBestResponse {
             let s = onHull(lambda), t = onArc(lambda)
             return (value(of: hull, at: s) - lambda * s) - (arc.cost(t) - lambda * t)
         }
-        var low = min(arc.slopeLow, hull.map(\.slopeLow).min() ?? arc.slopeLow)
-        var high = max(arc.slopeHigh, hull.map(\.slopeHigh).max() ?? arc.slopeHigh)
+        // The hull is convex: its slopes run from its first element's to its last's (O(1), not a
+        // scan per arc, which made the envelope quadratic in the community's size).
+        var low = min(arc.slopeLow, hull.first?.slopeLow ?? arc.slopeLow)
+        var high = max(arc.slopeHigh, hull.last?.slopeHigh ?? arc.slopeHigh)
         let pad = max(1, high - low)
         low -= pad
         high += pad

@@ -14,11 +14,13 @@ struct CostWindow: Equatable {
     /// The segments written exactly (indices into the full list); chords on either side.
     var exact: Range<Int>
 
-    /// Chords on each side of the window.
-    static let chordsPerSide = 4
+    /// Chords on each side of the window, for a list of `count` segments: about √count / 2, so
+    /// that the first solve (chords only) and the second (a window two chords wide) both write
+    /// O(√count) pieces per community — ~5 at 100 prosumers, ~40 at 8,000.
+    static func chordsPerSide(count: Int) -> Int { max(4, Int(Double(count).squareRoot() / 2)) }
 
     /// A list this short is written exactly from the start.
-    static let shortList = 4 * chordsPerSide
+    static let shortList = 16
 
     /// The first window: empty, in the middle of the list (every segment inside a chord), or the
     /// whole list when it is short.
@@ -34,7 +36,7 @@ struct CostWindow: Equatable {
     private static func chords(_ full: [CommunityBestResponse.CostSegment], _ range: Range<Int>)
         -> [CommunityBestResponse.CostSegment] {
         guard !range.isEmpty else { return [] }
-        let runs = min(chordsPerSide, range.count)
+        let runs = min(chordsPerSide(count: full.count), range.count)
         var out: [CommunityBestResponse.CostSegment] = []
         var start = range.lowerBound
         for r in 0..<runs {
@@ -79,5 +81,8 @@ struct CostWindow: Equatable {
     }
 
     /// Segments a chord spans when `count` segments are split into the first chords.
-    static func chordWidth(count: Int) -> Int { (count + 2 * chordsPerSide - 1) / (2 * chordsPerSide) }
+    static func chordWidth(count: Int) -> Int {
+        let chords = 2 * chordsPerSide(count: count)
+        return (count + chords - 1) / chords
+    }
 }
