@@ -52,6 +52,9 @@ enum TwoLayerVoltage {
         var nodes = 0
         /// Branch-and-bound gap in currency (0 without binaries).
         var gap = 0.0
+        /// False when branch-and-bound stopped (limit, interruption) before any integer-feasible
+        /// point: `solution.x` is then no market outcome.
+        var hasPoint = true
     }
 
     static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
@@ -120,6 +123,15 @@ enum TwoLayerVoltage {
                     : "the upper-layer solve ended with \(solution.status.rawValue): \(solution.message)")
                 result.iterations = iterations
                 result.solveSeconds = solveSeconds
+                return result
+            }
+            if !upper.hasPoint {
+                result.status = solution.status == .iterationLimit ? .iterationLimit : solution.status == .timeLimit ? .timeLimit : .numericalError
+                result.message = (periods > 1 ? "period \(t): " : "")
+                    + "branch-and-bound ended with \(solution.status.rawValue) after \(upper.nodes) nodes before finding any integer-feasible point (\(upper.binaries) binaries): there is no market outcome to report; the default algorithm (non_iterative) needs binaries only where a community's convex envelope is not exact"
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                result.fields = [("upperLayer", .object([("binaries", .number(Double(binaries))), ("nodes", .number(Double(nodes)))]))]
                 return result
             }
             if solution.status != .solved {
@@ -438,7 +450,8 @@ enum TwoLayerVoltage {
                 control.report(#"{"event":"node","mechanism":"two_layer_voltage","nodes":\#(progress.nodes),"incumbent":\#(finite(progress.incumbentObjective)),"bound":\#(finite(progress.bestBound))}"#)
             }
             upper = Upper(solution: search.conicSolution, built: built, flow: assembled.flow, injectionKW: [], routes: routes,
-                          binaries: built.problem.integers.count, nodes: search.nodes, gap: finite(search.gap * unscale))
+                          binaries: built.problem.integers.count, nodes: search.nodes, gap: finite(search.gap * unscale),
+                          hasPoint: search.hasIncumbent)
         }
         upper.injectionKW = assembled.communityInjectionKW.map { finite($0.value(at: upper.solution.x)) }
         return upper

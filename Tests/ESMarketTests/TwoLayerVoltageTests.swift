@@ -204,3 +204,17 @@ func routesAgree(seed: UInt64, feeder: BuiltinFeeder) throws {
     let parallel = try clearMarket(threaded)
     #expect(parallel.column("communities", "injectionKW") == results[0].column("communities", "injectionKW"))
 }
+
+/// `misocp` stopped by a limit before branch-and-bound has any integer-feasible point: the status
+/// says so and no market outcome is invented from the empty point (bench/two_layer_voltage.py's
+/// 12,300-prosumer run used to print the zero vector's "social cost").
+@Test func misocpWithoutIncumbentReportsNoOutcome() throws {
+    let spec = CaseGenerator.Specification(mechanism: .twoLayerVoltage, prosumers: 24, seed: 1, feeder: .ieee33bw, communities: 3)
+    var problem = try ProblemDecoder.decode(try CaseGenerator.generate(spec))
+    problem.options.algorithm = "misocp"
+    problem.options.maxIterations = 0
+    let r = try clearMarket(problem)
+    #expect(r.status == .iterationLimit, "\(r.status): \(r.message)")
+    #expect(r.message.contains("before finding any integer-feasible point"))
+    #expect(r.tables.isEmpty && r.objective.isEmpty)
+}
