@@ -256,25 +256,32 @@ public final class ConicSolver {
     }
 
     /// Aᵀy ≈ 0 relative to bᵀy < 0, y = E z (a positive multiple of the unscaled dual).
-    private func isPrimalInfeasible(_ tol: Double) -> Bool {
-        if !(kappa > tau) { return false }
+    private func isPrimalInfeasible(_ tol: Double) -> Bool { primalCertificateRatio() <= tol }
+
+    /// ‖Aᵀy‖∞ / (−bᵀy) of the current iterate as a certificate of primal infeasibility (+∞ when
+    /// it is none: κ ≤ τ or bᵀy ≥ 0).
+    private func primalCertificateRatio() -> Double {
+        if !(kappa > tau) { return .infinity }
         let bz = dot(UnsafeBufferPointer(b.buffer), UnsafeBufferPointer(z.buffer))
-        if !(bz < 0) { return false }
+        if !(bz < 0) { return .infinity }
         var atyN = 0.0
         for j in 0..<n { atyN = max(atyN, abs(atz.buffer[j] * dInv.buffer[j])) }
-        return atyN <= tol * -bz
+        return atyN / -bz
     }
 
     /// Px ≈ 0 and Ax + s ≈ 0 relative to qᵀx < 0, on the unscaled direction (D x, E⁻¹ s).
-    private func isDualInfeasible(_ tol: Double) -> Bool {
-        if !(kappa > tau) { return false }
+    private func isDualInfeasible(_ tol: Double) -> Bool { dualCertificateRatio() <= tol }
+
+    /// max(‖Px‖∞, ‖Ax + s‖∞) / (−qᵀx) as a certificate of dual infeasibility (+∞ when it is none).
+    private func dualCertificateRatio() -> Double {
+        if !(kappa > tau) { return .infinity }
         let qx = dot(UnsafeBufferPointer(q.buffer), UnsafeBufferPointer(x.buffer)) / equil.c
-        if !(qx < 0) { return false }
+        if !(qx < 0) { return .infinity }
         var pxN = 0.0, resN = 0.0
         for j in 0..<n { pxN = max(pxN, abs(px.buffer[j] * dInv.buffer[j])) }
         pxN /= equil.c
         for i in 0..<m { resN = max(resN, abs((ax.buffer[i] + s.buffer[i]) * eInv.buffer[i])) }
-        return pxN <= tol * -qx && resN <= tol * -qx
+        return max(pxN, resN) / -qx
     }
 
     private var fullTolerances: Tolerances {
@@ -295,11 +302,16 @@ public final class ConicSolver {
         return fallback
     }
 
-    /// How far the iterate is from the full stopping criteria (≤ 1 means solved).
+    /// How far the iterate is from the nearest full stopping criterion — solved, or a certificate
+    /// of infeasibility (≤ 1 means met). The certificates count too: an infeasible problem's
+    /// iterates can break down numerically (τ → 0) just after their best certificate, which the
+    /// reduced tolerances must still see.
     private func merit(_ meas: Measures) -> Double {
         let gap = min(meas.gapAbs / settings.gapAbsTolerance, meas.gapRel / settings.gapRelTolerance)
-        return max(meas.primalResidual / settings.feasibilityTolerance,
-                   meas.dualResidual / settings.feasibilityTolerance, gap)
+        let solved = max(meas.primalResidual / settings.feasibilityTolerance,
+                         meas.dualResidual / settings.feasibilityTolerance, gap)
+        let certificate = min(primalCertificateRatio(), dualCertificateRatio()) / settings.infeasibilityTolerance
+        return min(solved, certificate)
     }
 
     private func saveBest(_ meas: Measures) {
@@ -528,6 +540,9 @@ public final class ConicSolver {
                 message = "insufficient progress"
                 break
             }
+        }
+        if status.isInfeasible && !message.isEmpty {
+            message = "certificate met at the reduced tolerance before the iteration stopped (\(message))"
         }
         return makeSolution(status: status, iterations: iteration, start: start, message: message)
     }

@@ -368,9 +368,6 @@ def _case_id(case):
 _RESIDUAL = ("esmarket's dual residual ‖Px + q + Aᵀy‖∞/(1 + ‖q‖∞) is {} > 1e-8 (Clarabel {}); "
              "its own criterion normalizes by max(1, ‖Px‖, ‖Aᵀy‖, ‖q‖) and stops there")
 KNOWN_FAILURES = {
-    "lp-primal_infeasible-1113":
-        "esmarket numerical_error ('non-finite Newton direction', 9 iterations) on a 33 x 24 "
-        "primal-infeasible LP that Clarabel certifies PrimalInfeasible in 8 iterations",
     "lp-feasible-1023": _RESIDUAL.format("1.31e-8", "5.0e-9"),
     "socp-feasible-3022": _RESIDUAL.format("1.08e-8", "8.9e-10"),
     "socp-scaled-3302": _RESIDUAL.format("2.08e-8", "1.3e-10"),
