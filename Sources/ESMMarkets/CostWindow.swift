@@ -80,6 +80,23 @@ struct CostWindow: Equatable {
         return CostWindow(exact: min(from, exact.lowerBound)..<max(to, exact.upperBound))
     }
 
+    /// A window around where the marginal cost C′ reaches `slope` (the first segment whose slope
+    /// at its high end does): where a community's optimum lies when `slope` is the price of
+    /// injection at its bus. `radius` segments each side, and at least ±`reach` kW.
+    static func aroundSlope(_ slope: Double, in full: [CommunityBestResponse.CostSegment], radius: Int,
+                            reach: Double) -> CostWindow {
+        var low = 0, high = full.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if full[mid].slopeHigh < slope { low = mid + 1 } else { high = mid }
+        }
+        let segment = full[low]
+        let g = segment.curvature > 0
+            ? min(max(segment.injectionLow + (slope - segment.slopeLow) / segment.curvature, segment.injectionLow), segment.injectionHigh)
+            : segment.injectionLow
+        return CostWindow(exact: low..<low).grown(around: g, in: full, radius: radius, reach: reach)
+    }
+
     /// Segments a chord spans when `count` segments are split into the first chords.
     static func chordWidth(count: Int) -> Int {
         let chords = 2 * chordsPerSide(count: count)

@@ -389,13 +389,22 @@ enum TwoLayerVoltage {
             // Is every injection where its written cost is exact? Else grow those windows.
             var grew = 0
             windowRounds += 1
+            // First windows: where each community's marginal cost meets the price of injection at
+            // its bus (the chords' optimum sits on a kink, which only brackets it).
+            var busPrice: [Double] = []
             for i in 0..<count where routes[i] != .misocp {
                 let list = convexList(i)
                 guard !windows[i].isComplete(count: list.count) else { continue }
                 let g = upper.injectionKW[i]
                 let margin = windowMargin * max(instance.sizeKW[i], 1e-12)
                 if !windows[i].certifies(g, in: list, margin: margin) {
+                    if windows[i].exact.isEmpty && busPrice.isEmpty {
+                        busPrice = upper.flow.activePrices(y: upper.solution.y, model: upper.built).map { $0 * unscale }
+                    }
+                    let bus = instance.buses[i]
                     windows[i] = windowRounds >= maxWindowRounds ? CostWindow(exact: 0..<list.count)
+                        : windows[i].exact.isEmpty && bus < busPrice.count && busPrice[bus].isFinite
+                        ? CostWindow.aroundSlope(busPrice[bus], in: list, radius: 4, reach: 2 * margin)
                         : windows[i].grown(around: g, in: list, radius: max(2, CostWindow.chordWidth(count: list.count)),
                                            reach: 2 * margin)
                     grew += 1

@@ -49,6 +49,10 @@ private func parabola() -> [CommunityBestResponse.CostSegment] {
     #expect(CostWindow(exact: 5..<5).grown(around: 2.5, in: full, radius: 0, reach: 0) == CostWindow(exact: 2..<3))
     #expect(CostWindow(exact: 5..<5).grown(around: 2.5, in: full, radius: 0, reach: 1.2) == CostWindow(exact: 1..<4))
     #expect(window.grown(around: 0, in: full, radius: 5, reach: 0) == CostWindow(exact: 0..<6))
+    // Targeted by a price: C′ = G reaches 5.5 in segment 5 (slopes 5 → 6), at G = 5.5.
+    #expect(CostWindow.aroundSlope(5.5, in: full, radius: 1, reach: 0) == CostWindow(exact: 4..<7))
+    #expect(CostWindow.aroundSlope(-3, in: full, radius: 1, reach: 0) == CostWindow(exact: 0..<2))
+    #expect(CostWindow.aroundSlope(50, in: full, radius: 1, reach: 0) == CostWindow(exact: 8..<10))
     // Short lists are exact from the start; long ones start with chords only.
     #expect(CostWindow(count: 10).isComplete(count: 10))
     #expect(CostWindow(count: 200).exact.isEmpty)
