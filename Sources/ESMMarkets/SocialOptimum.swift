@@ -65,9 +65,7 @@ enum SocialOptimum {
 
         var flexKW = [Double](repeating: 0, count: m * periods), netImport = flexKW
         var flexCost = flexKW, payment = flexKW, cost = flexKW
-        var vPu = [Double](repeating: 0, count: n * periods)
-        var price = vPu, priceEnergy = vPu, priceLoss = vPu, priceCongestion = vPu, priceVoltage = vPu
-        var pKW = [Double](repeating: 0, count: lineCount * periods), qKVAr = pKW, lossKW = pKW
+        var networkColumns = NetworkColumns(busCount: n, lineCount: lineCount, periods: periods)
         var socialCost = [Double](), flexCostTotal = [Double](), gridCost = [Double](), losses = [Double]()
         var primalResidual = 0.0, dualResidual = 0.0, gapMax = 0.0, acError = 0.0, decompositionError = 0.0
         var iterations = 0, solveSeconds = 0.0
@@ -128,28 +126,15 @@ enum SocialOptimum {
             let state = flow.solution(x: x)
             let unscale = setup.priceScale * feeder.baseKVA   // objective units per pu → currency per kW·(1/base)
             let lmp = flow.locationalPrices(x: x, y: solution.y, model: built)
-            for bus in 0..<n {
-                let k = bus * periods + t
-                vPu[k] = state.vPu[bus]
-                price[k] = finite(lmp.price[bus] * unscale)
-                priceEnergy[k] = finite(lmp.energy[bus] * unscale)
-                priceLoss[k] = finite(lmp.loss[bus] * unscale)
-                priceCongestion[k] = finite(lmp.congestion[bus] * unscale)
-                priceVoltage[k] = finite(lmp.voltage[bus] * unscale)
-            }
+            networkColumns.record(period: t, state: state, prices: lmp, unscale: unscale)
             decompositionError = max(decompositionError, finite(lmp.reconstructionError * unscale))
-            for k in 0..<lineCount {
-                pKW[k * periods + t] = state.pKW[k]
-                qKVAr[k * periods + t] = state.qKVAr[k]
-                lossKW[k * periods + t] = state.lossKW[k]
-            }
             var totalFlex = 0.0
             for (j, who) in people.enumerated() {
                 let p = dispatch.flexKW[j]
                 let k = j * periods + t
                 let c = flexCostOf(who, p, period: t)
                 let net = who.loadKW[t] - who.pvKW[t] - p
-                let busPrice = who.bus.map { price[$0 * periods + t] } ?? 0
+                let busPrice = who.bus.map { networkColumns.price(bus: $0, period: t) } ?? 0
                 flexKW[k] = p
                 netImport[k] = finite(net)
                 flexCost[k] = c
@@ -199,18 +184,7 @@ enum SocialOptimum {
         prosumers.addColumn("flexCost", flexCost)
         prosumers.addColumn("payment", payment)
         prosumers.addColumn("cost", cost)
-        var buses = ResultTable(ids: network.buses.map(\.id), periods: periods)
-        buses.addColumn("vPu", vPu)
-        buses.addColumn("price", price)
-        buses.addColumn("priceEnergy", priceEnergy)
-        buses.addColumn("priceLoss", priceLoss)
-        buses.addColumn("priceCongestion", priceCongestion)
-        buses.addColumn("priceVoltage", priceVoltage)
-        var lines = ResultTable(ids: network.lines.map(\.id), periods: periods)
-        lines.addColumn("pKW", pKW)
-        lines.addColumn("qKVAr", qKVAr)
-        lines.addColumn("lossKW", lossKW)
-        lines.addFlagColumn("closed", network.lines.map(\.closed))
+        let (buses, lines) = networkColumns.tables(network)
         result.tables = [("prosumers", prosumers), ("buses", buses), ("lines", lines)]
         var quality: [(String, Double)] = [("primalResidual", primalResidual), ("dualResidual", dualResidual)]
         if model == .socp { quality.append(("relaxationGapMax", gapMax)) }

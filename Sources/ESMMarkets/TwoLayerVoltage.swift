@@ -77,9 +77,8 @@ enum TwoLayerVoltage {
                               "flexCost", "operatorSurplus", "pieces"]
         var communityColumns = [[Double]](repeating: [Double](repeating: 0, count: k * periods), count: communityNames.count)
         var routes = [String](repeating: "", count: k)
-        var vPu = [Double](repeating: 0, count: busCount * periods), vAcPu = vPu
-        var price = vPu, priceEnergy = vPu, priceLoss = vPu, priceCongestion = vPu, priceVoltage = vPu
-        var pKW = [Double](repeating: 0, count: lineCount * periods), qKVAr = pKW, lossKW = pKW
+        var networkColumns = NetworkColumns(busCount: busCount, lineCount: lineCount, periods: periods)
+        var vAcPu = [Double](repeating: 0, count: busCount * periods)
         var objectives = [String: [Double]]()
         var quality = [String: Double]()
         func worst(_ name: String, _ value: Double) { quality[name] = max(quality[name] ?? 0, finite(value)) }
@@ -198,20 +197,7 @@ enum TwoLayerVoltage {
             let state = flow.solution(x: x)
             let unscale = setup.priceScale * feeder.baseKVA
             let lmp = flow.locationalPrices(x: x, y: solution.y, model: upper.built)
-            for bus in 0..<busCount {
-                let r = bus * periods + t
-                vPu[r] = state.vPu[bus]
-                price[r] = finite(lmp.price[bus] * unscale)
-                priceEnergy[r] = finite(lmp.energy[bus] * unscale)
-                priceLoss[r] = finite(lmp.loss[bus] * unscale)
-                priceCongestion[r] = finite(lmp.congestion[bus] * unscale)
-                priceVoltage[r] = finite(lmp.voltage[bus] * unscale)
-            }
-            for line in 0..<lineCount {
-                pKW[line * periods + t] = state.pKW[line]
-                qKVAr[line * periods + t] = state.qKVAr[line]
-                lossKW[line * periods + t] = state.lossKW[line]
-            }
+            networkColumns.record(period: t, state: state, prices: lmp, unscale: unscale)
             let import0 = state.substationPKW
             let gridPart = grid.substationPrice.map { $0[t] * import0 }
                 ?? grid.buyPrice[t] * max(import0, 0) - grid.sellPrice[t] * max(-import0, 0)
@@ -254,19 +240,7 @@ enum TwoLayerVoltage {
         communities.addTextColumn("bus", problem.communities.map { c in c.bus.map { network.buses[$0].id } ?? "" })
         communities.addTextColumn("route", routes)
         for (name, values) in zip(communityNames, communityColumns) { communities.addColumn(name, values) }
-        var buses = ResultTable(ids: network.buses.map(\.id), periods: periods)
-        buses.addColumn("vPu", vPu)
-        if verify { buses.addColumn("vAcPu", vAcPu) }
-        buses.addColumn("price", price)
-        buses.addColumn("priceEnergy", priceEnergy)
-        buses.addColumn("priceLoss", priceLoss)
-        buses.addColumn("priceCongestion", priceCongestion)
-        buses.addColumn("priceVoltage", priceVoltage)
-        var lines = ResultTable(ids: network.lines.map(\.id), periods: periods)
-        lines.addColumn("pKW", pKW)
-        lines.addColumn("qKVAr", qKVAr)
-        lines.addColumn("lossKW", lossKW)
-        lines.addFlagColumn("closed", network.lines.map(\.closed))
+        let (buses, lines) = networkColumns.tables(network, vAcPu: verify ? vAcPu : nil)
         result.tables = [("prosumers", prosumers), ("communities", communities), ("buses", buses), ("lines", lines)]
         var names = ["primalResidual", "dualResidual", "equilibriumResidual", "embeddingErrorMax", "optimalityGap"]
         if model == .socp { names.append("relaxationGapMax") }
