@@ -17,14 +17,14 @@ esmarket's per-prosumer model (the default bus aggregation needs costA > 0).
 The 5,000-prosumer reference runs need no aggregation: the model is vectorized (one variable
 vector for all flexible prosumers) and the whole file runs in a few seconds.
 """
-import json
 import math
-import re
 import time
 import warnings
 from pathlib import Path
 
 import pytest
+
+from feeder_documents import network_document
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,27 +43,6 @@ V_MIN = {"ieee33bw": 0.9, "ieee37": 0.945, "ieee123": 0.93}
 # Instance data
 # ---------------------------------------------------------------------------------------------
 
-_BUILTIN = {}
-
-
-def builtin_network(name):
-    """The built-in feeder's network document, read from the embedded copy in the sources."""
-    if not _BUILTIN:
-        text = (REPO / "Sources" / "ESMGrid" / "BuiltinFeeders.swift").read_text()
-        for key, body in re.findall(r'case \.(\w+): return #"(.*?)"#', text):
-            _BUILTIN[key] = json.loads(body)
-    return json.loads(json.dumps(_BUILTIN[name]))
-
-
-def network_of(problem):
-    net = problem["network"]
-    if "builtin" in net:
-        full = builtin_network(net["builtin"])
-        for key, value in net.items():
-            if key != "builtin":
-                full[key] = value
-        return full
-    return net
 
 
 def case(esm, feeder, size, model, seed=11, **network):
@@ -96,7 +75,7 @@ def reference(problem, tolerances=TOLERANCES):
     (model build + solve, over every tolerance tried).
     """
     start = time.perf_counter()
-    net = network_of(problem)
+    net = network_document(problem)
     model = net.get("model", "socp")
     buses = [b["id"] for b in net["buses"]]
     index = {b: i for i, b in enumerate(buses)}
@@ -256,7 +235,7 @@ def check_result(result, problem):
     """Contract checks of every solved social_optimum result."""
     doc = result.document
     assert doc["mechanism"] == "social_optimum"
-    net = network_of(problem)
+    net = network_document(problem)
     assert [b["id"] for b in result.buses] == [b["id"] for b in net["buses"]]
     assert [l["id"] for l in result.lines] == [l["id"] for l in net["lines"]]
     assert len(result.prosumers) == len(problem.get("prosumers", []))
@@ -393,7 +372,7 @@ def test_infeasible_voltage_names_a_bus(esm):
     result = esm.clear(problem)
     assert result.status == "infeasible"
     assert result.document["diagnosis"]["constraint"] == "vMinPu"
-    assert result.document["diagnosis"]["bus"] in {b["id"] for b in network_of(problem)["buses"]}
+    assert result.document["diagnosis"]["bus"] in {b["id"] for b in network_document(problem)["buses"]}
     assert "vMinPu" in result.message
     assert reference(problem)["status"] == "infeasible"
 

@@ -40,15 +40,15 @@ but the substation; pi_0 range = options.upperPriceRange or [sellPrice, buyPrice
 """
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 import warnings
 from collections import deque
 from pathlib import Path
 
 import numpy as np
+
+from feeder_documents import network_document
 
 REPO = Path(__file__).resolve().parents[2]
 S_BASE_KVA = None        # None: auto_base(problem)
@@ -347,27 +347,6 @@ def potential_program(community, pi0):
 # Instance data (network and market) from an esmarket problem document
 # ---------------------------------------------------------------------------------------------
 
-_BUILTIN = {}
-
-
-def builtin_network(name):
-    """The built-in feeder's network document, read from the embedded copy in the sources."""
-    if not _BUILTIN:
-        text = (REPO / "Sources" / "ESMGrid" / "BuiltinFeeders.swift").read_text()
-        for key, body in re.findall(r'case \.(\w+): return #"(.*?)"#', text):
-            _BUILTIN[key] = json.loads(body)
-    return json.loads(json.dumps(_BUILTIN[name]))
-
-
-def network_document(problem):
-    net = problem["network"]
-    if "builtin" in net:
-        full = builtin_network(net["builtin"])
-        for key, value in net.items():
-            if key != "builtin":
-                full[key] = value
-        return full
-    return net
 
 
 def auto_base(problem, network_doc=None):
