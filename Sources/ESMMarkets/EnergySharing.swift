@@ -11,11 +11,7 @@ enum EnergySharing {
         let periods = problem.periods
         let n = problem.prosumers.count
         var result = MarketResult(mechanism: .energySharing, status: .solved, algorithm: algorithm)
-        if control.report(#"{"event":"start","mechanism":"energy_sharing","prosumers":\#(n)}"#) {
-            result.status = .interrupted
-            result.message = "interrupted by the progress observer before the solve"
-            return result
-        }
+        if control.stopsAtStart(#"{"event":"start","mechanism":"energy_sharing","prosumers":\#(n)}"#, &result) { return result }
 
         var columns = ProsumerColumns(count: n * periods)
         var price = [Double](), exports = [Double](), intercepts = [Double]()

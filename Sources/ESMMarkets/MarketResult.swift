@@ -138,6 +138,15 @@ public struct SolveControl {
         observer?(eventJSON) ?? false
     }
 
+    /// Reports a clearing's `start` event; if the observer stops it there, `result` says so and
+    /// the answer is true (the caller returns `result`).
+    func stopsAtStart(_ eventJSON: String, _ result: inout MarketResult) -> Bool {
+        guard report(eventJSON) else { return false }
+        result.status = .interrupted
+        result.message = "interrupted by the progress observer before the solve"
+        return true
+    }
+
     public var pastDeadline: Bool {
         guard let deadline else { return false }
         return monotonicSeconds() > deadline

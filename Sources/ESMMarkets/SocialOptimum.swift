@@ -57,11 +57,7 @@ enum SocialOptimum {
         let n = network.buses.count
         let lineCount = network.lines.count
         var result = MarketResult(mechanism: .socialOptimum, status: .solved, algorithm: problem.algorithm)
-        if control.report(#"{"event":"start","mechanism":"social_optimum","prosumers":\#(m),"periods":\#(periods)}"#) {
-            result.status = .interrupted
-            result.message = "interrupted by the progress observer before the solve"
-            return result
-        }
+        if control.stopsAtStart(#"{"event":"start","mechanism":"social_optimum","prosumers":\#(m),"periods":\#(periods)}"#, &result) { return result }
 
         var flexKW = [Double](repeating: 0, count: m * periods), netImport = flexKW
         var flexCost = flexKW, payment = flexKW, cost = flexKW

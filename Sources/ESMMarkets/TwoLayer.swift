@@ -53,11 +53,7 @@ enum TwoLayer {
         let (network, tree, grid) = try validate(problem)
         let algorithm = problem.algorithm
         var result = MarketResult(mechanism: .twoLayer, status: .solved, algorithm: algorithm)
-        if control.report(#"{"event":"start","mechanism":"two_layer","prosumers":\#(problem.prosumers.count)}"#) {
-            result.status = .interrupted
-            result.message = "interrupted by the progress observer before the solve"
-            return result
-        }
+        if control.stopsAtStart(#"{"event":"start","mechanism":"two_layer","prosumers":\#(problem.prosumers.count)}"#, &result) { return result }
         let periods = problem.periods
         let members = membersOfCommunities(problem)
         let n = problem.prosumers.count, k = problem.communities.count

@@ -61,11 +61,7 @@ enum TwoLayerVoltage {
         let (network, tree, grid) = try validate(problem)
         let algorithm = problem.algorithm
         var result = MarketResult(mechanism: .twoLayerVoltage, status: .solved, algorithm: algorithm)
-        if control.report(#"{"event":"start","mechanism":"two_layer_voltage","prosumers":\#(problem.prosumers.count)}"#) {
-            result.status = .interrupted
-            result.message = "interrupted by the progress observer before the solve"
-            return result
-        }
+        if control.stopsAtStart(#"{"event":"start","mechanism":"two_layer_voltage","prosumers":\#(problem.prosumers.count)}"#, &result) { return result }
         let periods = problem.periods
         let members = TwoLayer.membersOfCommunities(problem)
         let model = network.model ?? .socp
