@@ -207,7 +207,8 @@ public final class ConicSolver {
         var gapAbs: Double, gapRel: Double, feas: Double, infeas: Double
     }
 
-    /// Residuals of the embedding at the current point, and their unscaled measures.
+    /// Residuals of the embedding at the current point, and their unscaled measures. The
+    /// residuals are relative to the data (1 + ‖b‖∞, 1 + ‖q‖∞), as a user checks them.
     private func computeResiduals() -> Measures {
         let n = self.n, m = self.m
         let x = self.x.buffer, s = self.s.buffer, z = self.z.buffer
@@ -221,18 +222,14 @@ public final class ConicSolver {
         let xPx = dot(UnsafeBufferPointer(x), UnsafeBufferPointer(px))
         let qx = dot(UnsafeBufferPointer(q), UnsafeBufferPointer(x))
         let bz = dot(UnsafeBufferPointer(b), UnsafeBufferPointer(z))
-        var pxN = 0.0, atzN = 0.0, rxN = 0.0
+        var rxN = 0.0
         for j in 0..<n {
             rx[j] = px[j] + atz[j] + q[j] * tau
-            pxN = max(pxN, abs(px[j] * dInv[j]))
-            atzN = max(atzN, abs(atz[j] * dInv[j]))
             rxN = max(rxN, abs(rx[j] * dInv[j]))
         }
-        var axN = 0.0, sN = 0.0, rzN = 0.0
+        var rzN = 0.0
         for i in 0..<m {
             rz[i] = ax[i] + s[i] - b[i] * tau
-            axN = max(axN, abs(ax[i] * eInv[i]))
-            sN = max(sN, abs(s[i] * eInv[i]))
             rzN = max(rzN, abs(rz[i] * eInv[i]))
         }
         rtau = kappa + qx + bz + xPx / tau
@@ -241,8 +238,8 @@ public final class ConicSolver {
         let it = 1 / tau
         meas.pobj = (0.5 * xPx * it * it + qx * it) / c
         meas.dobj = (-0.5 * xPx * it * it - bz * it) / c
-        meas.primalResidual = rzN * it / max(1, userBNorm + (axN + sN) * it)
-        meas.dualResidual = rxN * it / c / max(1, userQNorm + (pxN + atzN) * it / c)
+        meas.primalResidual = rzN * it / (1 + userBNorm)
+        meas.dualResidual = rxN * it / c / (1 + userQNorm)
         meas.gapAbs = abs(meas.pobj - meas.dobj)
         meas.gapRel = meas.gapAbs / max(1, min(abs(meas.pobj), abs(meas.dobj)))
         let sz = dot(UnsafeBufferPointer(s), UnsafeBufferPointer(z))
@@ -617,20 +614,14 @@ public final class ConicSolver {
             atyv.withUnsafeMutableBufferPointer { sparseMulTransposeAdd(userA, yb, $0) }
         }
         var obj = 0.0
-        var dres = 0.0, pxN = 0.0, atyN = 0.0
+        var dres = 0.0
         for j in 0..<n {
             obj += 0.5 * xs[j] * pxv[j] + userQ[j] * xs[j]
             dres = max(dres, abs(pxv[j] + atyv[j] + userQ[j]))
-            pxN = max(pxN, abs(pxv[j]))
-            atyN = max(atyN, abs(atyv[j]))
         }
-        var pres = 0.0, axN = 0.0, sN = 0.0
-        for i in 0..<m {
-            pres = max(pres, abs(axv[i] + ss[i] - userB[i]))
-            axN = max(axN, abs(axv[i]))
-            sN = max(sN, abs(ss[i]))
-        }
-        return (obj, pres / max(1, userBNorm + axN + sN), dres / max(1, userQNorm + pxN + atyN))
+        var pres = 0.0
+        for i in 0..<m { pres = max(pres, abs(axv[i] + ss[i] - userB[i])) }
+        return (obj, pres / (1 + userBNorm), dres / (1 + userQNorm))
     }
 }
 

@@ -362,22 +362,11 @@ def _case_id(case):
     return f"{case[0]}-{case[1]}-{case[2]}"
 
 
-# Mismatches found against the build of 2026-11-21 (esmarket commit 550c721), kept in the suite
-# as strict xfails so that a fix shows up as XPASS (then delete the entry). Not tolerances
-# loosened: each instance fails an assertion that the others pass.
-_RESIDUAL = ("esmarket's dual residual ‖Px + q + Aᵀy‖∞/(1 + ‖q‖∞) is {} > 1e-8 (Clarabel {}); "
-             "its own criterion normalizes by max(1, ‖Px‖, ‖Aᵀy‖, ‖q‖) and stops there")
-KNOWN_FAILURES = {
-    "lp-feasible-1023": _RESIDUAL.format("1.31e-8", "5.0e-9"),
-    "socp-feasible-3022": _RESIDUAL.format("1.08e-8", "8.9e-10"),
-    "socp-scaled-3302": _RESIDUAL.format("2.08e-8", "1.3e-10"),
-    "socp-scaled-3303":
-        "esmarket solved_inaccurate ('insufficient progress', 20 iterations), dual residual "
-        "2.86e-7 > 1e-8, on a row-scaled SOCP that Clarabel solves (Solved, 14 iterations, 1.9e-12)",
-    "socp-scaled-3304":
-        "esmarket solved_inaccurate ('insufficient progress', 71 iterations), dual residual "
-        "1.52e-7 > 1e-8, where Clarabel reaches AlmostSolved with 2.7e-9 (17 iterations)",
-}
+# Mismatches against Clarabel, kept in the suite as strict xfails (id -> the numbers) so that a
+# fix shows up as XPASS (then delete the entry). Not tolerances loosened: each entry names an
+# instance that fails an assertion the others pass. Empty since the residual normalization of
+# the stopping rule became the one asserted here (1 + ‖b‖∞, 1 + ‖q‖∞; api.md §2.7).
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _params(cases):
