@@ -49,7 +49,9 @@ public struct SolverSettings: Sendable, Equatable {
     public var iterativeRefinementRelTolerance: Double = 1e-13
     /// Refinement stops once a step reduces the residual by less than this factor. Close to 1:
     /// on badly scaled problems refinement gains slowly (a factor 2-3 a step) but steadily, and
-    /// stopping early leaves the dual residual above the tolerance for good.
+    /// stopping early leaves the dual residual above the tolerance for good. The price: ~20 %
+    /// more solve time on well-scaled DistFlow problems (more steps on the last iterations);
+    /// patience only after a short step did not rescue the scaled SOCPs.
     public var iterativeRefinementStopRatio: Double = 1.1
     /// Second-order cones up to this dimension enter the KKT matrix as a dense W² block; larger
     /// ones as a diagonal plus two extra rows (see KKTSystem). 0 expands every cone.

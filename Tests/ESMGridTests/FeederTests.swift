@@ -84,7 +84,11 @@ func handFeeder(rate: Double? = nil, scaleKVA: Double? = nil) throws -> Feeder {
         for i in 0..<a.busCount { #expect(abs(pa.vPu[i] - pb.vPu[i]) < 1e-10) }
         let (fa, _, sa) = try solveFlow(a, .socp, price: 0.2)
         let (fb, bb, sb) = try solveFlow(b, .socp, price: 0.2)
-        #expect(abs(sa.objective - sb.objective) < 1e-6)
+        #expect(sa.status == .solved && sb.status == .solved)
+        // Each solve is within the solver's 1e-8 relative accuracy of the optimum (~154 here);
+        // at a base of 1e6 kVA that is all the per-unit data allow (a 1e-11 request stalls), so
+        // the two agree to twice that.
+        #expect(abs(sa.objective - sb.objective) <= 2e-8 * abs(sa.objective))
         let pricesB = fb.activePrices(y: sb.y, model: bb)
         #expect(abs(pricesB[0] - 0.2) < 1e-7)
         #expect(abs(fa.solution(x: sa.x).substationPKW - fb.solution(x: sb.x).substationPKW) < 1e-4)
