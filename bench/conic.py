@@ -75,12 +75,15 @@ def clarabel_cones(cones):
     return [make[t](int(k)) for t, k in cones]
 
 
-def clarabel_solve(prob, settings=None):
-    """(solver, solution) of Clarabel on the problem (setup + solve)."""
+def clarabel_solve(prob, settings=None, method=None):
+    """(solver, solution) of Clarabel on the problem (setup + solve); `method` sets its
+    direct_solve_method ("auto": faer, supernodal and multithreaded in 0.11; "qdldl": simplicial)."""
     import clarabel
     if settings is None:
         settings = clarabel.DefaultSettings()
         settings.verbose = False
+    if method is not None:
+        settings.direct_solve_method = method
     n = prob["A"].shape[1]
     P = sp.csc_matrix((n, n)) if prob["P"] is None else sp.triu(prob["P"], format="csc")
     solver = clarabel.DefaultSolver(P, np.asarray(prob["q"], float), sp.csc_matrix(prob["A"]),
@@ -292,12 +295,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default=None, help="instances whose name starts with this (e.g. socp)")
+    parser.add_argument("--clarabel-method", default=None,
+                        help="Clarabel's direct_solve_method (default: its own, 'auto' = faer); "
+                             "'qdldl' is the simplicial LDL of the same kind as esmarket's")
     args = parser.parse_args()
     import clarabel
     lib = load_library()
+    probe = clarabel.DefaultSettings()
+    method = args.clarabel_method or probe.direct_solve_method
+    threads = getattr(probe, "max_threads", 0) or "all"
 
-    print(f"conic: esmarket vs Clarabel {clarabel.__version__} (Python API), tolerance 1e-8; "
-          f"times in ms, median of {args.repeat}")
+    print(f"conic: esmarket vs Clarabel {clarabel.__version__} (Python API, direct_solve_method "
+          f"{method}, max_threads {threads}), tolerance 1e-8; times in ms, median of {args.repeat}")
     header = (f"{'instance':<15} {'n':>7} {'m':>7} {'nnz(A)':>8} | {'clarabel':>9} {'it':>3} | "
               f"{'esm solve':>9} {'esm e2e':>9} {'it':>3} | {'solve/cl':>8} {'e2e/cl':>7} | "
               f"{'rel Δobj':>8} {'res cl':>7} {'res esm':>7}  status")
@@ -305,12 +315,14 @@ def main():
     print("-" * len(header))
     solve_ratios, e2e_ratios, failures = [], [], []
     for name, build in instances(args.quick):
+        if args.only and not name.startswith(args.only):
+            continue
         prob = build()
         text = json.dumps(esm_document(prob), separators=(",", ":")).encode()
         cl_times, esm_times, esm_solve = [], [], []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            _, sol = clarabel_solve(prob)
+            _, sol = clarabel_solve(prob, method=args.clarabel_method)
             cl_times.append(time.perf_counter() - start)
             reply, seconds = call(lib, "esm_clear", text)
             esm_times.append(seconds)
@@ -342,6 +354,8 @@ def main():
     print("-" * len(header))
     for label, families in (("random SOCP", {"socp"}), ("DistFlow", {"ieee33", "ieee37", "ieee123"}),
                             ("all", None)):
+        if not any(families is None or f in families for f, _ in solve_ratios):
+            continue
         (gs, count), (ge, _) = geomean(solve_ratios, families), geomean(e2e_ratios, families)
         print(f"geometric-mean ratio esmarket/Clarabel, {label} ({count} instances): "
               f"solve {gs:.2f}, end-to-end {ge:.2f}")
