@@ -7,8 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_library():
-    path = os.environ.get("ESMARKET_LIB") or str(ROOT / ".build" / "release" / "libesmarket.so")
+def load_library(path=None):
+    path = path or os.environ.get("ESMARKET_LIB") or str(ROOT / ".build" / "release" / "libesmarket.so")
     lib = ctypes.CDLL(path)
     for name in ("esm_clear", "esm_generate_case"):
         fn = getattr(lib, name)

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_SIZE = 12300
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "Tests" / "python"))   # the reference's own imports (feeder_documents)
 from esm_ctypes import call, load_library  # noqa: E402
 
 
