@@ -351,18 +351,30 @@ public final class QuasiDefiniteLDL {
         li.withUnsafeBufferPointer { Li in
         lx.withUnsafeBufferPointer { Lx in
         dInv.withUnsafeBufferPointer { Dinv in
+            // Columns of the dense tail hold rows i+1..<n in order: contiguous loops there.
+            var tailStart = denseTailStart
+            let xBase = x.baseAddress, lxBase = Lx.baseAddress
+            if xBase == nil || lxBase == nil { tailStart = n }
             for i in 0..<n {
                 let xi = x[i]
-                if xi != 0 {
+                if xi == 0 { continue }
+                if i >= tailStart, let xBase, let lxBase {
+                    let column = lxBase + Lp[i], below = xBase + i + 1
+                    for r in 0..<(n - 1 - i) { below[r] -= column[r] * xi }
+                } else {
                     for j in Lp[i]..<Lp[i + 1] { x[Li[j]] -= Lx[j] * xi }
                 }
             }
             for i in 0..<n { x[i] *= Dinv[i] }
             var i = n - 1
             while i >= 0 {
-                var acc = x[i]
-                for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
-                x[i] = acc
+                if i >= tailStart, let xBase, let lxBase {
+                    x[i] -= DenseLDL.dot(lxBase + Lp[i], xBase + i + 1, n - 1 - i)
+                } else {
+                    var acc = x[i]
+                    for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
+                    x[i] = acc
+                }
                 i -= 1
             }
         }}}}
