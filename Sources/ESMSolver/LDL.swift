@@ -7,6 +7,11 @@
 // has an LDLᵀ factor with D of known sign pattern (+ for the H block, − for the G block). Each
 // pivot is checked against that expected sign; one with the wrong sign or too small (|d| ≤ ε)
 // is replaced by ±δ (dynamic regularization) and counted.
+//
+// When the ordering leaves the last columns of L completely dense (at least
+// `denseTailMinimum` of them), the up-looking loop stops at that block's first column: for its
+// rows it subtracts only the sparse columns, which leaves the Schur complement of the tail in a
+// dense matrix, and DenseLDL factors that with the same pivot rules. L keeps its CSC layout.
 
 /// Why a symbolic analysis or factorization failed.
 public enum LDLFailure: Error, Sendable, Equatable {
@@ -50,6 +55,12 @@ public final class QuasiDefiniteLDL {
     private var yIdx: [Int]
     private var elimBuffer: [Int]
     private var nextInCol: [Int]
+    /// First column of the dense tail (n when there is none), its row-major Schur complement
+    /// and DenseLDL's workspaces.
+    public let denseTailStart: Int
+    private var denseTail: [Double]
+    private var denseScaled: [Double]
+    private var denseColumn: [Double]
     // Solve workspaces.
     private var work: [Double]
     private var residual: [Double]
@@ -65,8 +76,11 @@ public final class QuasiDefiniteLDL {
 
     /// Symbolic analysis of the `n`×`n` upper-triangular pattern (`colptr`, `rowval`; rows
     /// need not be sorted; duplicates are summed), with `signs[i]` = +1 or −1 the expected sign
-    /// of pivot i. `useOrdering` enables the approximate-minimum-degree ordering.
-    public init(n: Int, colptr: [Int], rowval: [Int], signs: [Double], useOrdering: Bool = true) throws {
+    /// of pivot i. `useOrdering` enables the approximate-minimum-degree ordering. A dense tail
+    /// of L with at least `denseTailMinimum` columns (and at most `denseTailMaximum`, for memory:
+    /// the dense copy holds t² values), at least `denseTailDensity` full, is factored densely.
+    public init(n: Int, colptr: [Int], rowval: [Int], signs: [Double], useOrdering: Bool = true,
+                denseTailMinimum: Int = 96, denseTailMaximum: Int = 8192, denseTailDensity: Double = 0.95) throws {
         guard n >= 0, colptr.count == n + 1, signs.count == n, colptr[0] == 0 else {
             throw LDLFailure.wrongLength
         }
@@ -137,6 +151,22 @@ public final class QuasiDefiniteLDL {
             }
         }
         etree = parent
+        // The longest trailing block at least `denseTailDensity` full; its columns are then
+        // stored full (explicit zeros), which costs a little arithmetic on zeros and saves the
+        // scattered updates of the nearly dense columns just before an exactly dense block.
+        var tailStart = n
+        var filled = 0
+        for t in stride(from: 1, through: min(n, denseTailMaximum), by: 1) {
+            filled += lnz[n - t]
+            if Double(filled) >= denseTailDensity * Double(t * (t - 1) / 2) { tailStart = n - t }
+        }
+        if n - tailStart < max(denseTailMinimum, 1) { tailStart = n }
+        for j in tailStart..<n { lnz[j] = n - 1 - j }
+        denseTailStart = tailStart
+        let t = n - tailStart
+        denseTail = [Double](repeating: 0, count: t * t)
+        denseScaled = [Double](repeating: 0, count: t > 0 ? DenseLDL.blockWidth * t : 0)
+        denseColumn = [Double](repeating: 0, count: t > 0 ? DenseLDL.blockWidth : 0)
         var lptr = [Int](repeating: 0, count: n + 1)
         for i in 0..<n { lptr[i + 1] = lptr[i] + lnz[i] }
         lp = lptr
@@ -156,10 +186,12 @@ public final class QuasiDefiniteLDL {
     }
 
     /// The symbolic analysis of `upperTriangle` (an n×n CSC upper triangle).
-    public convenience init(upperTriangle K: SparseMatrixCSC, signs: [Double], useOrdering: Bool = true) throws {
+    public convenience init(upperTriangle K: SparseMatrixCSC, signs: [Double], useOrdering: Bool = true,
+                            denseTailMinimum: Int = 96, denseTailDensity: Double = 0.95) throws {
         guard K.m == K.n, K.colptr.count == K.n + 1, K.rowval.count == K.nzval.count,
               K.colptr.last == K.rowval.count else { throw LDLFailure.wrongLength }
-        try self.init(n: K.n, colptr: K.colptr, rowval: K.rowval, signs: signs, useOrdering: useOrdering)
+        try self.init(n: K.n, colptr: K.colptr, rowval: K.rowval, signs: signs, useOrdering: useOrdering,
+                      denseTailMinimum: denseTailMinimum, denseTailDensity: denseTailDensity)
     }
 
     /// Copies the values of the original (unpermuted) pattern, entry by entry, into the
@@ -204,6 +236,7 @@ public final class QuasiDefiniteLDL {
         var bumps = 0
         var failedAt = -1
         let n = self.n
+        let tailStart = denseTailStart, tailCount = n - denseTailStart
         kp.withUnsafeBufferPointer { Ap in
         ki.withUnsafeBufferPointer { Ai in
         kx.withUnsafeBufferPointer { Ax in
@@ -218,6 +251,7 @@ public final class QuasiDefiniteLDL {
         yIdx.withUnsafeMutableBufferPointer { yIdx in
         elimBuffer.withUnsafeMutableBufferPointer { buffer in
         nextInCol.withUnsafeMutableBufferPointer { nextSpace in
+        denseTail.withUnsafeMutableBufferPointer { tailRows in
         signs.withUnsafeBufferPointer { sign in
             for i in 0..<n { nextSpace[i] = Lp[i]; marked[i] = false; y[i] = 0 }
             for k in 0..<n {
@@ -246,10 +280,12 @@ public final class QuasiDefiniteLDL {
                         nnzY += 1
                     }
                 }
-                // Sparse triangular solve, descendants before ancestors.
+                // Sparse triangular solve, descendants before ancestors; columns of the dense
+                // tail are left to DenseLDL (no sparse column descends from them).
                 var r = nnzY - 1
                 while r >= 0 {
                     let c = yIdx[r]
+                    if c >= tailStart { r -= 1; continue }
                     let yc = y[c]
                     let end = nextSpace[c]
                     var j = Lp[c]
@@ -266,6 +302,13 @@ public final class QuasiDefiniteLDL {
                     marked[c] = false
                     r -= 1
                 }
+                if k >= tailStart {
+                    // Row k of the tail's Schur complement; its pivots come from DenseLDL.
+                    let row = (k - tailStart) * tailCount - tailStart
+                    for c in tailStart..<k { tailRows[row + c] = y[c]; y[c] = 0; marked[c] = false }
+                    tailRows[row + k] = diag
+                    continue
+                }
                 if !diag.isFinite {
                     if failedAt < 0 { failedAt = k }
                     diag = sign[k] * delta
@@ -277,7 +320,26 @@ public final class QuasiDefiniteLDL {
                 D[k] = diag
                 Dinv[k] = 1 / diag
             }
-        }}}}}}}}}}}}}}}
+            if tailCount > 0 {
+                denseScaled.withUnsafeMutableBufferPointer { scaled in
+                denseColumn.withUnsafeMutableBufferPointer { column in
+                    guard let a = tailRows.baseAddress, let signBase = sign.baseAddress, let dBase = D.baseAddress,
+                          let scaledBase = scaled.baseAddress, let columnBase = column.baseAddress else { return }
+                    let result = DenseLDL.factor(a, tailCount, signs: signBase + tailStart, d: dBase + tailStart,
+                                                 scaled: scaledBase, column: columnBase, epsilon: epsilon, delta: delta)
+                    bumps += result.bumps
+                    if result.firstNonFinite >= 0 && failedAt < 0 { failedAt = tailStart + result.firstNonFinite }
+                }}
+                for c in tailStart..<n {
+                    Dinv[c] = 1 / D[c]
+                    let base = Lp[c], local = c - tailStart
+                    for i in (c + 1)..<n {
+                        Li[base + i - c - 1] = i
+                        Lx[base + i - c - 1] = tailRows[(i - tailStart) * tailCount + local]
+                    }
+                }
+            }
+        }}}}}}}}}}}}}}}}
         dynamicBumps = bumps
         if failedAt >= 0 { throw LDLFailure.nonFinitePivot(index: perm[failedAt]) }
     }
@@ -289,18 +351,30 @@ public final class QuasiDefiniteLDL {
         li.withUnsafeBufferPointer { Li in
         lx.withUnsafeBufferPointer { Lx in
         dInv.withUnsafeBufferPointer { Dinv in
+            // Columns of the dense tail hold rows i+1..<n in order: contiguous loops there.
+            var tailStart = denseTailStart
+            let xBase = x.baseAddress, lxBase = Lx.baseAddress
+            if xBase == nil || lxBase == nil { tailStart = n }
             for i in 0..<n {
                 let xi = x[i]
-                if xi != 0 {
+                if xi == 0 { continue }
+                if i >= tailStart, let xBase, let lxBase {
+                    let column = lxBase + Lp[i], below = xBase + i + 1
+                    for r in 0..<(n - 1 - i) { below[r] -= column[r] * xi }
+                } else {
                     for j in Lp[i]..<Lp[i + 1] { x[Li[j]] -= Lx[j] * xi }
                 }
             }
             for i in 0..<n { x[i] *= Dinv[i] }
             var i = n - 1
             while i >= 0 {
-                var acc = x[i]
-                for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
-                x[i] = acc
+                if i >= tailStart, let xBase, let lxBase {
+                    x[i] -= DenseLDL.dot(lxBase + Lp[i], xBase + i + 1, n - 1 - i)
+                } else {
+                    var acc = x[i]
+                    for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
+                    x[i] = acc
+                }
                 i -= 1
             }
         }}}}

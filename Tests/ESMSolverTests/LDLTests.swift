@@ -148,3 +148,69 @@ func distFlowTreeKKT(buses: Int, seed: UInt64) -> (SparseMatrixCSC, [Double]) {
     }
     #expect(r.map { abs($0) }.max() ?? 0 < 1e-10)
 }
+
+/// A random quasi-definite matrix with heavy fill, so that the ordering ends in a dense block.
+func denseFillQuasiDefinite(nx: Int, nz: Int, couplings: Int, seed: UInt64) -> ([[Double]], [Double]) {
+    var rng = TestRandom(seed: seed)
+    let n = nx + nz
+    var dense = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+    for i in 0..<n { dense[i][i] = i < nx ? 0.5 + rng.uniform() : -(0.5 + rng.uniform()) }
+    for _ in 0..<couplings {
+        let i = rng.int(nx), j = nx + rng.int(nz)
+        let v = rng.uniform(-1, 1)
+        dense[i][j] += v
+        dense[j][i] += v
+    }
+    return (dense, (0..<n).map { $0 < nx ? 1.0 : -1.0 })
+}
+
+/// The dense-tail path (DenseLDL on the trailing Schur complement) gives the factor of the
+/// sparse up-looking path: same fill, same pivots, same solutions, over more than one of its
+/// column blocks.
+@Test func ldlDenseTailMatchesSparseFactor() throws {
+    let (dense, signs) = denseFillQuasiDefinite(nx: 160, nz: 120, couplings: 1400, seed: 21)
+    let n = dense.count
+    let K = upper(dense)
+    let tail = try QuasiDefiniteLDL(upperTriangle: K, signs: signs, denseTailMinimum: 1)
+    let sparse = try QuasiDefiniteLDL(upperTriangle: K, signs: signs, denseTailMinimum: Int.max)
+    #expect(sparse.denseTailStart == n)
+    #expect(n - tail.denseTailStart > 2 * 48, "dense tail of \(n - tail.denseTailStart) columns")
+    // the tail is stored full: its structural zeros (at most 5 % of it by default) are explicit
+    let t = n - tail.denseTailStart
+    #expect(tail.nnzL >= sparse.nnzL && tail.nnzL - sparse.nnzL <= t * (t - 1) / 20 + 1)
+    let exact = try QuasiDefiniteLDL(upperTriangle: K, signs: signs, denseTailMinimum: 1, denseTailDensity: 1)
+    #expect(exact.nnzL == sparse.nnzL && exact.denseTailStart >= tail.denseTailStart)
+    try exact.factor(values: K.nzval)
+    try tail.factor(values: K.nzval)
+    try sparse.factor(values: K.nzval)
+    #expect(tail.dynamicBumps == 0 && sparse.dynamicBumps == 0)
+    var rng = TestRandom(seed: 3)
+    let b = (0..<n).map { _ in rng.uniform(-1, 1) }
+    let reference = denseSolve(dense, b)
+    #expect(maxDiff(tail.solve(b), reference) < 1e-10)
+    #expect(maxDiff(tail.solve(b), sparse.solve(b)) < 1e-11)
+    #expect(maxDiff(exact.solve(b), sparse.solve(b)) < 1e-11)
+}
+
+/// A pivot of the wrong sign inside the dense tail is regularized as in the sparse path (the
+/// same bumps, the same factor).
+@Test func ldlDenseTailRegularizesAWrongSignPivot() throws {
+    var (dense, signs) = denseFillQuasiDefinite(nx: 60, nz: 50, couplings: 400, seed: 8)
+    let n = dense.count
+    let probe = try QuasiDefiniteLDL(upperTriangle: upper(dense), signs: signs, denseTailMinimum: 1)
+    #expect(probe.denseTailStart < n - 10)
+    let last = probe.perm[n - 1]          // eliminated last: inside the tail
+    dense[last][last] = -signs[last] * 100
+    let K = upper(dense)
+    let tail = try QuasiDefiniteLDL(upperTriangle: K, signs: signs, denseTailMinimum: 1)
+    let sparse = try QuasiDefiniteLDL(upperTriangle: K, signs: signs, denseTailMinimum: Int.max)
+    try tail.factor(values: K.nzval)
+    try sparse.factor(values: K.nzval)
+    #expect(tail.dynamicBumps == sparse.dynamicBumps)
+    #expect(tail.dynamicBumps >= 1)
+    var rng = TestRandom(seed: 4)
+    let b = (0..<n).map { _ in rng.uniform(-1, 1) }
+    let x = sparse.solve(b), y = tail.solve(b)
+    let scale = x.map { abs($0) }.max() ?? 1
+    #expect(maxDiff(x, y) <= 1e-9 * scale)
+}
