@@ -355,26 +355,29 @@ public final class QuasiDefiniteLDL {
             var tailStart = denseTailStart
             let xBase = x.baseAddress, lxBase = Lx.baseAddress
             if xBase == nil || lxBase == nil { tailStart = n }
-            for i in 0..<n {
+            for i in 0..<tailStart {
                 let xi = x[i]
-                if xi == 0 { continue }
-                if i >= tailStart, let xBase, let lxBase {
-                    let column = lxBase + Lp[i], below = xBase + i + 1
-                    for r in 0..<(n - 1 - i) { below[r] -= column[r] * xi }
-                } else {
+                if xi != 0 {
                     for j in Lp[i]..<Lp[i + 1] { x[Li[j]] -= Lx[j] * xi }
                 }
             }
-            for i in 0..<n { x[i] *= Dinv[i] }
-            var i = n - 1
-            while i >= 0 {
-                if i >= tailStart, let xBase, let lxBase {
-                    x[i] -= DenseLDL.dot(lxBase + Lp[i], xBase + i + 1, n - 1 - i)
-                } else {
-                    var acc = x[i]
-                    for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
-                    x[i] = acc
+            if tailStart < n, let xBase, let lxBase {
+                for i in tailStart..<n {
+                    let xi = x[i], column = lxBase + Lp[i], below = xBase + i + 1
+                    for r in 0..<(n - 1 - i) { below[r] -= column[r] * xi }
                 }
+            }
+            for i in 0..<n { x[i] *= Dinv[i] }
+            if tailStart < n, let xBase, let lxBase {
+                for i in stride(from: n - 1, through: tailStart, by: -1) {
+                    x[i] -= DenseLDL.dot(lxBase + Lp[i], xBase + i + 1, n - 1 - i)
+                }
+            }
+            var i = tailStart - 1
+            while i >= 0 {
+                var acc = x[i]
+                for j in Lp[i]..<Lp[i + 1] { acc -= Lx[j] * x[Li[j]] }
+                x[i] = acc
                 i -= 1
             }
         }}}}
