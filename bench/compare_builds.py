@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Two builds of libesmarket side by side on the built-in cases: did a change move the mechanisms?
+"""Two builds of libesmarket side by side on the built-in cases (and, with --conic, on the conic
+benchmark's instances up to 10,000 prosumers): did a change move the mechanisms or the solver?
 
 Times drift by 5-40 % between runs on a shared VM, so a before/after figure taken from two runs of
 a benchmark says little; this interleaves the two libraries call by call on identical documents
@@ -9,6 +10,7 @@ and reports medians, iterations and statuses of each.
     python3 bench/compare_builds.py /tmp/esm-old/.build/release/libesmarket.so .build/release/libesmarket.so
 """
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -27,23 +29,36 @@ CASES = [
 ]
 
 
+def documents(lib, conic):
+    """(label, JSON bytes) of every case."""
+    for label, mechanism, n, seed, model in CASES:
+        spec = {"mechanism": mechanism, "feeder": "ieee123", "prosumers": n, "seed": seed}
+        doc = json.loads(call(lib, "esm_generate_case", json.dumps(spec).encode())[0])
+        if model:
+            doc["network"]["model"] = model
+            doc["network"]["vMinPu"] = 0.9
+        yield label, json.dumps(doc).encode()
+    if conic:
+        spec = importlib.util.spec_from_file_location("esm_bench_conic", Path(__file__).resolve().parent / "conic.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        for name, build in bench.instances(quick=False):
+            if name != "socp-3000" and not name.endswith("100000"):
+                yield f"conic {name}", json.dumps(bench.esm_document(build())).encode()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--conic", action="store_true", help="also bench/conic.py's instances (not socp-3000, not 100,000)")
     args = parser.parse_args()
     libs = {"before": load_library(args.before), "after": load_library(args.after)}
     print(f"before = {args.before}\nafter  = {args.after}\nmedian of {args.repeat}, interleaved; times in ms")
     print(f"{'case':<28} | {'before solve':>12} {'total':>8} {'it':>4} | {'after solve':>12} {'total':>8} {'it':>4} | "
           f"{'solve ratio':>11}  status")
-    for label, mechanism, n, seed, model in CASES:
-        spec = {"mechanism": mechanism, "feeder": "ieee123", "prosumers": n, "seed": seed}
-        doc = json.loads(call(libs["after"], "esm_generate_case", json.dumps(spec).encode())[0])
-        if model:
-            doc["network"]["model"] = model
-            doc["network"]["vMinPu"] = 0.9
-        text = json.dumps(doc).encode()
+    for label, text in documents(libs["after"], args.conic):
         runs = {k: [] for k in libs}
         for _ in range(args.repeat):
             for k, lib in libs.items():
