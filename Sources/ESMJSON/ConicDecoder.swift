@@ -58,43 +58,35 @@ enum ConicDecoder {
         return ConicProblem(P: P, q: q, A: A, b: b, cones: cones, integers: integers)
     }
 
-    static func numbers(_ node: JSONNode) throws -> [Double] {
-        try node.array().map { try $0.number() }
-    }
+    static func numbers(_ node: JSONNode) throws -> [Double] { try node.numbers() }
 
     static func matrix(_ node: JSONNode) throws -> SparseMatrixCSC {
         let object = try node.object(allowing: ["m", "n", "colptr", "rowval", "nzval"])
         let m = try object.require("m").integer(min: 0, max: 100_000_000)
         let n = try object.require("n").integer(min: 0, max: 100_000_000)
         let colptrNode = try object.require("colptr")
-        let colptrItems = try colptrNode.array()
-        guard colptrItems.count == n + 1 else { throw colptrNode.fail("colptr must have n + 1 = \(n + 1) entries, got \(colptrItems.count)") }
+        let colptrCount = try colptrNode.arrayCount()
+        guard colptrCount == n + 1 else { throw colptrNode.fail("colptr must have n + 1 = \(n + 1) entries, got \(colptrCount)") }
         let rowNode = try object.require("rowval")
-        let rowItems = try rowNode.array()
+        let nnz = try rowNode.arrayCount()
         let nzNode = try object.require("nzval")
         let nzval = try numbers(nzNode)
-        guard nzval.count == rowItems.count else {
-            throw nzNode.fail("nzval has \(nzval.count) entries but rowval has \(rowItems.count)")
+        guard nzval.count == nnz else { throw nzNode.fail("nzval has \(nzval.count) entries but rowval has \(nnz)") }
+        // Element by element the same checks and messages as reading each node, without a node each.
+        func failAt(_ node: JSONNode, _ k: Int, _ message: String) -> Error {
+            node.element(k).map { $0.fail(message) } ?? node.fail(message)
         }
-        let nnz = rowItems.count
-        var colptr: [Int] = []
-        colptr.reserveCapacity(n + 1)
-        for (k, item) in colptrItems.enumerated() {
-            let value = try item.integer(min: 0, max: nnz)
-            if k == 0 && value != 0 { throw item.fail("colptr[0] must be 0") }
-            if let last = colptr.last, value < last { throw item.fail("colptr must be nondecreasing") }
-            colptr.append(value)
+        let colptr = try colptrNode.integers(min: 0, max: nnz)
+        if colptr[0] != 0 { throw failAt(colptrNode, 0, "colptr[0] must be 0") }
+        for k in 1..<colptr.count where colptr[k] < colptr[k - 1] { throw failAt(colptrNode, k, "colptr must be nondecreasing") }
+        if colptr[n] != nnz {
+            throw InputError.invalid("\(colptrNode.path)[\(n)]", "colptr[n] must equal the number of entries (\(nnz)), got \(colptr[n])")
         }
-        if let last = colptr.last, last != nnz {
-            throw InputError.invalid("\(colptrNode.path)[\(n)]", "colptr[n] must equal the number of entries (\(nnz)), got \(last)")
-        }
-        var rowval: [Int] = []
-        rowval.reserveCapacity(nnz)
-        for item in rowItems { rowval.append(try item.integer(min: 0, max: max(m - 1, 0))) }
+        let rowval = try rowNode.integers(min: 0, max: max(m - 1, 0))
         if m == 0 && nnz > 0 { throw rowNode.fail("a matrix with 0 rows has no entries") }
         for column in 0..<n where colptr[column] < colptr[column + 1] {
             for k in (colptr[column] + 1)..<colptr[column + 1] where rowval[k] <= rowval[k - 1] {
-                throw rowItems[k].fail("row indices must be strictly increasing within a column (column \(column))")
+                throw failAt(rowNode, k, "row indices must be strictly increasing within a column (column \(column))")
             }
         }
         return SparseMatrixCSC(m: m, n: n, colptr: colptr, rowval: rowval, nzval: nzval)

@@ -311,6 +311,54 @@ struct JSONNode {
         return items
     }
 
+    /// The length of an array (without reading its elements).
+    func arrayCount() throws -> Int {
+        guard type == json_type_array else { throw expected("an array") }
+        return json_object_array_length(raw)
+    }
+
+    /// Element `k` of an array, as a node (for an error that names it); nil if there is none.
+    func element(_ k: Int) -> JSONNode? {
+        guard type == json_type_array, k >= 0, k < json_object_array_length(raw),
+              let element = json_object_array_get_idx(raw, k) else { return nil }
+        return JSONNode(raw: element, parentPath: path, index: k)
+    }
+
+    /// An array of finite numbers, read without a node per element (the long arrays of a CSC
+    /// matrix); a bad element raises the error `number()` gives, from its own node.
+    func numbers(maxCount: Int = 50_000_000) throws -> [Double] {
+        try numericArray(maxCount: maxCount) { value, node in
+            if value.isFinite { return value }
+            return try node().number()
+        }
+    }
+
+    /// An array of integers in min...max, read like `numbers`; errors as `integer(min:max:)`.
+    func integers(min: Int, max: Int, maxCount: Int = 50_000_000) throws -> [Int] {
+        try numericArray(maxCount: maxCount) { value, node in
+            if value.isFinite, value == value.rounded(), value >= Double(min), value <= Double(max) { return Int(value) }
+            return try node().integer(min: min, max: max)
+        }
+    }
+
+    private func numericArray<T>(maxCount: Int, _ convert: (Double, () -> JSONNode) throws -> T) throws -> [T] {
+        guard type == json_type_array else { throw expected("an array") }
+        let count = json_object_array_length(raw)
+        guard count <= maxCount else { throw fail("array of \(count) elements exceeds the limit of \(maxCount)") }
+        var out: [T] = []
+        out.reserveCapacity(count)
+        for k in 0..<count {
+            guard let element = json_object_array_get_idx(raw, k) else {
+                throw InputError.invalid("\(path)[\(k)]", "expected a value, got null")
+            }
+            let kind = json_object_get_type(element)
+            let node = { JSONNode(raw: element, parentPath: self.path, index: k) }
+            let value = kind == json_type_double || kind == json_type_int ? json_object_get_double(element) : try node().number()
+            out.append(try convert(value, node))
+        }
+        return out
+    }
+
     /// A finite number (JSON integers and decimals alike).
     func number() throws -> Double {
         guard type == json_type_double || type == json_type_int else { throw expected("a number") }

@@ -93,6 +93,13 @@ let corpus: [BadInput] = [
     BadInput(name: "-1e400 cost", document: sharingWith(#""costB":0.1"#, #""costB":-1e400"#), code: .invalidInput, path: "prosumers[0].flex.costB"),
     BadInput(name: "1e400 in a conic matrix", document: conicWith(#""nzval":[1]"#, #""nzval":[1e400]"#), code: .invalidInput, path: "conic.A.nzval[0]"),
 
+    // --- the CSC arrays are read without a node per element: the element is still named ---
+    BadInput(name: "a string in a conic matrix", document: conicWith(#""nzval":[1]"#, #""nzval":["1"]"#), code: .invalidInput, path: "conic.A.nzval[0]"),
+    BadInput(name: "null in conic q", document: conicWith(#""q":[1]"#, #""q":[null]"#), code: .invalidInput, path: "conic.q[0]"),
+    BadInput(name: "fractional conic row index", document: conicWith(#""rowval":[0]"#, #""rowval":[0.5]"#), code: .invalidInput, path: "conic.A.rowval[0]"),
+    BadInput(name: "conic colptr entry past nnz", document: conicWith(#""colptr":[0,1]"#, #""colptr":[0,2]"#), code: .invalidInput, path: "conic.A.colptr[1]"),
+    BadInput(name: "conic colptr not starting at 0", document: conicWith(#""colptr":[0,1]"#, #""colptr":[1,1]"#), code: .invalidInput, path: "conic.A.colptr[0]"),
+
     // --- duplicate ids, dangling references ---
     BadInput(name: "duplicate line id", document: twoLayerDocument(network: feederWith(#""id":"L2""#, #""id":"L1""#)), code: .invalidInput, path: "network.lines[1].id"),
     BadInput(name: "line to an unknown bus", document: twoLayerDocument(network: feederWith(#""to":"2""#, #""to":"9""#)), code: .invalidInput, path: "network.lines[1].to"),
