@@ -431,22 +431,19 @@ public final class ConicSolver {
         cones.setIdentityScaling()
         kkt.setConeBlock(cones)
         if !kkt.factor() { return failure(.numericalError, iterations: 0, start: start, message: "initial factorization failed") }
-        if P.nnz == 0 {
-            for j in 0..<n { rhs[j] = 0 }
-            for i in 0..<m { rhs[n + i] = b[i] }
+        // sol1 = K⁻¹[−q; b], with either part left out
+        func startingSolve(cost: Bool, rightHandSide: Bool) {
+            for j in 0..<n { rhs[j] = cost ? -q[j] : 0 }
+            for i in 0..<m { rhs[n + i] = rightHandSide ? b[i] : 0 }
             kkt.solve(UnsafeBufferPointer(rhs), sol1)
-            for j in 0..<n { x[j] = sol1[j] }
-            for i in 0..<m { s[i] = -sol1[n + i] }
-            for j in 0..<n { rhs[j] = -q[j] }
-            for i in 0..<m { rhs[n + i] = 0 }
-            kkt.solve(UnsafeBufferPointer(rhs), sol1)
+        }
+        let split = P.nnz == 0
+        startingSolve(cost: !split, rightHandSide: true)
+        for j in 0..<n { x[j] = sol1[j] }
+        for i in 0..<m { s[i] = -sol1[n + i]; z[i] = sol1[n + i] }
+        if split {
+            startingSolve(cost: true, rightHandSide: false)
             for i in 0..<m { z[i] = sol1[n + i] }
-        } else {
-            for j in 0..<n { rhs[j] = -q[j] }
-            for i in 0..<m { rhs[n + i] = b[i] }
-            kkt.solve(UnsafeBufferPointer(rhs), sol1)
-            for j in 0..<n { x[j] = sol1[j] }
-            for i in 0..<m { z[i] = sol1[n + i]; s[i] = -sol1[n + i] }
         }
         cones.shiftToInterior(s, zeroOnZeroCones: true)
         cones.shiftToInterior(z, zeroOnZeroCones: false)
