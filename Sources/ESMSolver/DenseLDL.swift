@@ -13,13 +13,13 @@ enum DenseLDL {
 
     /// Factors the `t`×`t` row-major matrix `a` (only its lower triangle, diagonal included, is
     /// read) in place: on return its strict lower triangle holds L (unit diagonal implied) and
-    /// `d` the pivots. `signs[j]` is the expected sign of pivot j; a pivot of the wrong sign or
-    /// with |d| ≤ `epsilon` becomes ±`delta` (counted in `bumps`); a non-finite one too, and
-    /// the first such index is returned in `firstNonFinite` (−1 if none). `scaled` needs
+    /// `d` the pivots. `signs[j]` is the expected sign of pivot j; `rule` regularizes the pivots
+    /// (bumps counted in `bumps`; the first non-finite one's index in `firstNonFinite`, −1 if
+    /// none). `scaled` needs
     /// `blockWidth`·t entries, `column` `blockWidth`.
     static func factor(_ a: UnsafeMutablePointer<Double>, _ t: Int, signs: UnsafePointer<Double>,
                        d: UnsafeMutablePointer<Double>, scaled: UnsafeMutablePointer<Double>,
-                       column: UnsafeMutablePointer<Double>, epsilon: Double, delta: Double)
+                       column: UnsafeMutablePointer<Double>, rule: PivotRule)
         -> (bumps: Int, firstNonFinite: Int) {
         var bumps = 0
         var firstNonFinite = -1
@@ -60,14 +60,10 @@ enum DenseLDL {
                     column[p - j0] = v
                     pivot -= rowJ[p] * v
                 }
-                if !pivot.isFinite {
-                    if firstNonFinite < 0 { firstNonFinite = j }
-                    pivot = signs[j] * delta
-                }
-                if pivot * signs[j] <= epsilon {
-                    pivot = signs[j] * delta
-                    bumps += 1
-                }
+                let chosen = rule.pivot(pivot, sign: signs[j])
+                if chosen.nonFinite && firstNonFinite < 0 { firstNonFinite = j }
+                if chosen.bumped { bumps += 1 }
+                pivot = chosen.value
                 d[j] = pivot
                 let inverse = 1 / pivot
                 var i = j + 1

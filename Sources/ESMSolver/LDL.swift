@@ -23,6 +23,21 @@ public enum LDLFailure: Error, Sendable, Equatable {
     case nonFinitePivot(index: Int)
 }
 
+/// Dynamic regularization of one pivot expected to have sign `sign` (±1): a non-finite pivot,
+/// or one of the wrong sign or with |d| ≤ ε, becomes sign·δ. Shared by the sparse and the dense
+/// parts of the factor.
+struct PivotRule {
+    let epsilon: Double
+    let delta: Double
+
+    @inline(__always)
+    func pivot(_ value: Double, sign: Double) -> (value: Double, bumped: Bool, nonFinite: Bool) {
+        if !value.isFinite { return (sign * delta, false, true) }
+        if value * sign <= epsilon { return (sign * delta, true, false) }
+        return (value, false, false)
+    }
+}
+
 public final class QuasiDefiniteLDL {
     /// Matrix dimension.
     public let n: Int
@@ -237,6 +252,7 @@ public final class QuasiDefiniteLDL {
         var failedAt = -1
         let n = self.n
         let tailStart = denseTailStart, tailCount = n - denseTailStart
+        let rule = PivotRule(epsilon: epsilon, delta: delta)
         kp.withUnsafeBufferPointer { Ap in
         ki.withUnsafeBufferPointer { Ai in
         kx.withUnsafeBufferPointer { Ax in
@@ -309,14 +325,10 @@ public final class QuasiDefiniteLDL {
                     tailRows[row + k] = diag
                     continue
                 }
-                if !diag.isFinite {
-                    if failedAt < 0 { failedAt = k }
-                    diag = sign[k] * delta
-                }
-                if diag * sign[k] <= epsilon {
-                    diag = sign[k] * delta
-                    bumps += 1
-                }
+                let pivot = rule.pivot(diag, sign: sign[k])
+                if pivot.nonFinite && failedAt < 0 { failedAt = k }
+                if pivot.bumped { bumps += 1 }
+                diag = pivot.value
                 D[k] = diag
                 Dinv[k] = 1 / diag
             }
@@ -326,7 +338,7 @@ public final class QuasiDefiniteLDL {
                     guard let a = tailRows.baseAddress, let signBase = sign.baseAddress, let dBase = D.baseAddress,
                           let scaledBase = scaled.baseAddress, let columnBase = column.baseAddress else { return }
                     let result = DenseLDL.factor(a, tailCount, signs: signBase + tailStart, d: dBase + tailStart,
-                                                 scaled: scaledBase, column: columnBase, epsilon: epsilon, delta: delta)
+                                                 scaled: scaledBase, column: columnBase, rule: rule)
                     bumps += result.bumps
                     if result.firstNonFinite >= 0 && failedAt < 0 { failedAt = tailStart + result.firstNonFinite }
                 }}
