@@ -161,7 +161,9 @@ extension Feeder {
     public func addModel(_ model: NetworkModel, to builder: inout ConicBuilder, injections: BusInjections,
                          options: BranchFlowOptions = BranchFlowOptions()) -> BranchFlowModel {
         switch model {
-        case .lindistflow: return addLinDistFlow(to: &builder, injections: injections, options: options)
+        // linear_angle is p2p_gne's own formulation (`addLinearAngleFlow`), which the decoder
+        // keeps away from the branch-flow mechanisms; LinDistFlow is its nearest branch-flow kin.
+        case .lindistflow, .linearAngle: return addLinDistFlow(to: &builder, injections: injections, options: options)
         case .socp: return addSOCBranchFlow(to: &builder, injections: injections, options: options)
         }
     }

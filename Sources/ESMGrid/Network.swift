@@ -7,6 +7,9 @@ public enum NetworkModel: String, Sendable, CaseIterable {
     case socp
     /// Linearized (lossless) branch flow: active/reactive flows and squared voltages.
     case lindistflow
+    /// The DC-like linearization of `p2p_gne`'s paper: flows from angle and voltage-magnitude
+    /// differences, no reactive balance (`LinearAngleFlow`). Only `p2p_gne` accepts it.
+    case linearAngle = "linear_angle"
 }
 
 public struct Bus: Sendable, Equatable {
@@ -59,6 +62,8 @@ public struct Network: Sendable {
     public var vMaxPu: Double
     /// nil: the mechanism's default model.
     public var model: NetworkModel?
+    /// Bound on every bus's voltage angle, degrees (`linear_angle` model); nil: the model's default.
+    public var angleMaxDeg: Double?
     public var buses: [Bus]
     public var lines: [Line]
     /// Bus id → index.

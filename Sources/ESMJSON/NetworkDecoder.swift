@@ -7,7 +7,7 @@ struct NetworkDecoder {
     let periods: Int
 
     static let keys: [StaticString] = ["builtin", "name", "source", "notes", "baseKV", "substationBus", "vSubstationPu",
-                                    "vMinPu", "vMaxPu", "model", "buses", "lines"]
+                                    "vMinPu", "vMaxPu", "model", "angleMaxDeg", "buses", "lines"]
 
     func decode(_ node: JSONNode) throws -> Network {
         let given = try node.object(allowing: Self.keys)
@@ -44,6 +44,7 @@ struct NetworkDecoder {
         }
         let model = try fields("model").map { try NetworkModel(rawValue: $0.oneOf(NetworkModel.allCases.map(\.rawValue))) } ?? nil
 
+        let angleMax = try fields("angleMaxDeg")?.number(above: 0, max: 90)
         let series = SeriesReader(periods: periods)
         var buses: [Bus] = []
         var busIndex = [String: Int]()
@@ -90,7 +91,9 @@ struct NetworkDecoder {
                               closed: try object["closed"]?.bool() ?? true,
                               switchable: try object["switchable"]?.bool() ?? false))
         }
-        return Network(name: name, baseKV: baseKV, substation: substation, vSubstationPu: vSubstation,
-                       vMinPu: vMin, vMaxPu: vMax, model: model, buses: buses, lines: lines, busIndex: busIndex)
+        var network = Network(name: name, baseKV: baseKV, substation: substation, vSubstationPu: vSubstation,
+                              vMinPu: vMin, vMaxPu: vMax, model: model, buses: buses, lines: lines, busIndex: busIndex)
+        network.angleMaxDeg = angleMax
+        return network
     }
 }

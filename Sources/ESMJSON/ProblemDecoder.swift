@@ -19,7 +19,7 @@ public enum ProblemDecoder {
 
     static func decode(_ node: JSONNode) throws -> Problem {
         let root = try node.object(allowing: ["schema", "mechanism", "network", "grid", "communities", "prosumers",
-                                              "periods", "options", "conic"])
+                                              "periods", "periodHours", "options", "conic"])
         let schemaName = try root.require("schema").string()
         guard schemaName == schema else {
             throw InputError.invalid("schema", "schema \"\(schemaName)\" is not supported; this library reads \"\(schema)\"")
@@ -28,19 +28,24 @@ public enum ProblemDecoder {
         let mechanism = try Mechanism(rawValue: mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue)))
             ?? .energySharing
         let periods = try root["periods"]?.integer(min: 1, max: 100_000) ?? 1
+        let periodHours = try root["periodHours"]?.number(above: 0, max: 24 * 366) ?? 1
         let options = try root["options"].map { try decodeOptions($0, mechanism: mechanism) } ?? Options()
 
         var network: Network?
         var tree: RadialTree?
         if let node = root["network"] {
             let decoded = try NetworkDecoder(periods: periods).decode(node)
+            if decoded.model == .linearAngle && mechanism != .p2pGNE {
+                throw InputError.invalid(node.path.isEmpty ? "network.model" : "\(node.path).model",
+                                         "model \"linear_angle\" is p2p_gne's network model; \(mechanism.rawValue) takes \"socp\" or \"lindistflow\"")
+            }
             network = decoded
             tree = try checkTopology(decoded, mechanism: mechanism, options: options)
         } else if mechanism.needsNetwork {
             throw InputError.invalid("network", "missing required key \"network\": \(mechanism.rawValue) clears over a feeder")
         }
 
-        let grid = try root["grid"].map { try decodeGrid($0, periods: periods) }
+        let grid = try root["grid"].map { try decodeGrid($0, periods: periods, mechanism: mechanism) }
         if grid == nil && mechanism != .conic {
             throw InputError.invalid("grid", "missing required key \"grid\" (buyPrice and sellPrice)")
         }
@@ -58,8 +63,10 @@ public enum ProblemDecoder {
         } else if mechanism == .conic {
             throw InputError.invalid("conic", "missing required key \"conic\"")
         }
-        return Problem(mechanism: mechanism, periods: periods, network: network, tree: tree, grid: grid,
-                       communities: communities, prosumers: prosumers, options: options, conic: conic)
+        var problem = Problem(mechanism: mechanism, periods: periods, network: network, tree: tree, grid: grid,
+                              communities: communities, prosumers: prosumers, options: options, conic: conic)
+        problem.periodHours = periodHours
+        return problem
     }
 
     // MARK: options
@@ -67,7 +74,8 @@ public enum ProblemDecoder {
     static func decodeOptions(_ node: JSONNode, mechanism: Mechanism) throws -> Options {
         let object = try node.object(allowing: ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
                                                 "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
-                                                "priceTaking", "allLinesSwitchable"])
+                                                "priceTaking", "allLinesSwitchable", "equilibrium",
+                                                "verifyEquilibrium"])
         var options = Options()
         if let value = object["algorithm"] {
             options.algorithm = try value.oneOf(mechanism.algorithms)
@@ -90,24 +98,56 @@ public enum ProblemDecoder {
         }
         if let value = object["priceTaking"] { options.priceTaking = try value.bool() }
         if let value = object["allLinesSwitchable"] { options.allLinesSwitchable = try value.bool() }
+        if let value = object["verifyEquilibrium"] { options.verifyEquilibrium = try value.bool() }
+        if let value = object["equilibrium"] {
+            guard mechanism == .p2pGNE else { throw value.fail("\"equilibrium\" is only read by p2p_gne") }
+            options.equilibrium = try Options.Equilibrium(rawValue: value.oneOf(["nash", "wardrop"])) ?? .nash
+        }
         return options
     }
 
     // MARK: grid
 
-    static func decodeGrid(_ node: JSONNode, periods: Int) throws -> GridTariff {
-        let object = try node.object(allowing: ["buyPrice", "sellPrice", "substationPrice", "priceSlope"])
+    static func decodeGrid(_ node: JSONNode, periods: Int, mechanism: Mechanism) throws -> GridTariff {
+        let object = try node.object(allowing: ["buyPrice", "sellPrice", "substationPrice", "priceSlope",
+                                                "importMinKW", "importMaxKW"])
         let series = SeriesReader(periods: periods)
-        let buyNode = try object.require("buyPrice")
-        let buy = try series.read(buyNode, min: 0, max: Limits.price)
-        let sell = try series.read(object.require("sellPrice"), min: 0, max: Limits.price)
-        for t in 0..<periods where buy[t] <= sell[t] {
-            throw InputError.invalid(series.elementPath(buyNode, t),
-                                     "buyPrice (\(describeNumber(buy[t]))) must exceed sellPrice (\(describeNumber(sell[t])))")
+        // p2p_gne prices the grid as buyPrice + priceSlope · (total draw): the intercept may be 0,
+        // and without sellPrice prosumers cannot export (the paper's p^mg ≥ 0).
+        let gameGrid = mechanism == .p2pGNE
+        let buyNode = gameGrid ? object["buyPrice"] : try object.require("buyPrice")
+        let buy = try series.read(buyNode, default: 0, min: 0, max: Limits.price)
+        let sellNode = gameGrid ? object["sellPrice"] : try object.require("sellPrice")
+        let sell = try series.read(sellNode, default: 0, min: 0, max: Limits.price)
+        // In p2p_gne the buy price grows with the draw, so a sell price above the intercept is no
+        // arbitrage (buying costs more the more one buys); elsewhere the tariff must be ordered.
+        if let buyNode, !gameGrid {
+            for t in 0..<periods where buy[t] <= sell[t] {
+                throw InputError.invalid(series.elementPath(buyNode, t),
+                                         "buyPrice (\(describeNumber(buy[t]))) must exceed sellPrice (\(describeNumber(sell[t])))")
+            }
         }
         let substation = try object["substationPrice"].map { try series.read($0, min: -Limits.price, max: Limits.price) }
-        let slope = try object["priceSlope"]?.number(min: 0, max: Limits.price)
-        return GridTariff(buyPrice: buy, sellPrice: sell, substationPrice: substation, priceSlope: slope)
+        var extras: [StaticString] = []
+        if !gameGrid { extras = ["priceSlope", "importMinKW", "importMaxKW"].filter { object.has($0) } }
+        if let key = extras.first {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by p2p_gne")
+        }
+        let slope = try object["priceSlope"].map { try series.read($0, min: 0, max: Limits.price) }
+        let importMin = try object["importMinKW"].map { try series.read($0, min: -Limits.power, max: Limits.power) }
+        let importMaxNode = object["importMaxKW"]
+        let importMax = try importMaxNode.map { try series.read($0, min: -Limits.power, max: Limits.power) }
+        if let importMin, let importMax, let importMaxNode {
+            for t in 0..<periods where importMax[t] < importMin[t] {
+                throw InputError.invalid(series.elementPath(importMaxNode, t),
+                                         "importMaxKW (\(describeNumber(importMax[t]))) is below importMinKW (\(describeNumber(importMin[t])))")
+            }
+        }
+        var tariff = GridTariff(buyPrice: buy, sellPrice: sell, substationPrice: substation, priceSlope: slope)
+        tariff.importMinKW = importMin
+        tariff.importMaxKW = importMax
+        tariff.exportAllowed = !gameGrid || sellNode != nil
+        return tariff
     }
 
     // MARK: communities

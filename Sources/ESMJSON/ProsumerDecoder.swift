@@ -14,7 +14,7 @@ struct ProsumerDecoder {
     let communities: [Community]
 
     static let keys: [StaticString] = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
-                                    "peers", "tradeCost", "powerFactor"]
+                                    "peers", "tradeCost", "contractPrice", "tradeMaxKW", "powerFactor"]
 
     func decode(_ node: JSONNode?) throws -> [Prosumer] {
         guard let node else {
@@ -45,11 +45,25 @@ struct ProsumerDecoder {
             guard let peers else { continue }
             var seen = Set<Int>()
             for peer in try peers.array() {
-                let name = try peer.identifier()
-                guard let k = index[name] else { throw peer.fail("no prosumer \"\(name)\" among prosumers[].id") }
-                guard k != j else { throw peer.fail("a prosumer cannot be its own peer") }
-                guard seen.insert(k).inserted else { throw peer.fail("peer \"\(name)\" listed twice") }
+                // A peer is its id, or {"id", "maxKW", "tradeCost", "contractPrice"} for terms of
+                // its own with that partner.
+                var terms = PeerTerms()
+                let idNode: JSONNode
+                if peer.type == json_type_object {
+                    let object = try peer.object(allowing: ["id", "maxKW", "tradeCost", "contractPrice"])
+                    idNode = try object.require("id")
+                    terms.maxKW = try object["maxKW"]?.number(min: 0, max: Limits.power)
+                    terms.tradeCost = try object["tradeCost"]?.number(min: 0, max: Limits.price)
+                    terms.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price)
+                } else {
+                    idNode = peer
+                }
+                let name = try idNode.identifier()
+                guard let k = index[name] else { throw idNode.fail("no prosumer \"\(name)\" among prosumers[].id") }
+                guard k != j else { throw idNode.fail("a prosumer cannot be its own peer") }
+                guard seen.insert(k).inserted else { throw idNode.fail("peer \"\(name)\" listed twice") }
                 prosumers[j].peers.append(k)
+                prosumers[j].peerTerms.append(terms)
             }
         }
         return prosumers
@@ -92,9 +106,12 @@ struct ProsumerDecoder {
         }
         let flex = try object["flex"].map { try decodeFlex($0) }
         let storage = try object["storage"].map { try decodeStorage($0) }
-        return Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
-                        pvKW: try series.series(object["pvKW"], default: 0, min: 0, max: Limits.power), flex: flex, storage: storage,
-                        peers: [], tradeCost: try object["tradeCost"]?.number(min: 0, max: Limits.price) ?? 0, powerFactor: powerFactor)
+        var prosumer = Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
+                                pvKW: try series.series(object["pvKW"], default: 0, min: 0, max: Limits.power), flex: flex, storage: storage,
+                                peers: [], tradeCost: try object["tradeCost"]?.number(min: 0, max: Limits.price) ?? 0, powerFactor: powerFactor)
+        prosumer.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price) ?? 0
+        prosumer.tradeMaxKW = try object["tradeMaxKW"]?.number(min: 0, max: Limits.power)
+        return prosumer
     }
 
     private func decodeFlex(_ node: JSONNode) throws -> Flex {
@@ -114,7 +131,8 @@ struct ProsumerDecoder {
 
     private func decodeStorage(_ node: JSONNode) throws -> Storage {
         let object = try node.object(allowing: ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
-                                                "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear"])
+                                                "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear",
+                                                "costWearA", "selfDischarge", "socFinalMinKWh"])
         let capacity = try object.require("capacityKWh").number(above: 0, max: Limits.power)
         let socMin = try object["socMinKWh"]?.number(min: 0, max: Limits.power) ?? 0
         let socMaxNode = object["socMaxKWh"]
@@ -130,11 +148,21 @@ struct ProsumerDecoder {
         guard soc >= socMin, soc <= socMax else {
             throw socNode.fail("socKWh (\(describeNumber(soc))) is outside [socMinKWh, socMaxKWh] = [\(describeNumber(socMin)), \(describeNumber(socMax))]")
         }
-        return Storage(capacityKWh: capacity, socKWh: soc, socMinKWh: socMin, socMaxKWh: socMax,
+        var storage = Storage(capacityKWh: capacity, socKWh: soc, socMinKWh: socMin, socMaxKWh: socMax,
                        chargeMaxKW: try object.require("chargeMaxKW").number(min: 0, max: Limits.power),
                        dischargeMaxKW: try object.require("dischargeMaxKW").number(min: 0, max: Limits.power),
                        etaCharge: try object["etaCharge"]?.number(above: 0, max: 1) ?? 1,
                        etaDischarge: try object["etaDischarge"]?.number(above: 0, max: 1) ?? 1,
                        costWear: try object["costWear"]?.number(min: 0, max: Limits.price) ?? 0)
+        storage.costWearA = try object["costWearA"]?.number(min: 0, max: Limits.price) ?? 0
+        storage.selfDischarge = try object["selfDischarge"]?.number(below: 1, min: 0) ?? 0
+        if let node = object["socFinalMinKWh"] {
+            let final = try node.number(min: 0, max: Limits.power)
+            guard final <= socMax else {
+                throw node.fail("socFinalMinKWh (\(describeNumber(final))) exceeds socMaxKWh (\(describeNumber(socMax)))")
+            }
+            storage.socFinalMinKWh = final
+        }
+        return storage
     }
 }

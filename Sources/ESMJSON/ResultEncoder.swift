@@ -91,18 +91,25 @@ public enum ResultEncoder {
         for (row, id) in table.ids.enumerated() {
             if row > 0 { out.raw(",") }
             out.raw("{")
-            out.key("id", first: true)
-            out.string(id)
+            var first = true
+            if let key = table.idKey {
+                out.key(key, first: true)
+                out.string(id)
+                first = false
+            }
             for (name, values) in table.textColumns {
-                out.key(name)
+                out.key(name, first: first)
                 out.string(values[row])
+                first = false
             }
             for (name, values) in table.flagColumns {
-                out.key(name)
+                out.key(name, first: first)
                 out.raw(values[row] ? "true" : "false")
+                first = false
             }
             for (name, values) in table.columns {
-                out.key(name)
+                out.key(name, first: first)
+                first = false
                 if periods == 1 {
                     out.number(values[row])
                 } else {

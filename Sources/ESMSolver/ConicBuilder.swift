@@ -147,6 +147,11 @@ public struct ConicBuilder: Sendable {
     /// Number of rows added so far.
     public var rowCount: Int { rowGroup.count }
 
+    /// Number of rows in `group` so far (the position the next row will take); 0 for an unknown group.
+    public func rowCount(of group: ConstraintGroup) -> Int {
+        group.id >= 0 && group.id < groups.count ? groups[group.id].rowCount : 0
+    }
+
     // MARK: Variables
 
     /// Appends `count` variables named `name` (names are for diagnostics and need not be unique).

@@ -54,7 +54,10 @@ public indirect enum ResultValue: Sendable {
 /// One list of the result (`prosumers`, `communities`, `buses`, `lines`), stored by column.
 /// Numeric column values are row-major over periods: `values[row * periods + t]`.
 public struct ResultTable: Sendable {
+    /// One entry per row; written under `idKey` (nil: rows without an id, e.g. `trades`, whose
+    /// rows are named by their `from` and `to` text columns).
     public var ids: [String]
+    public var idKey: String? = "id"
     public var periods: Int
     public var textColumns: [(name: String, values: [String])] = []
     /// Per-row booleans (not per period), e.g. a line's `closed`.

@@ -19,7 +19,7 @@ public enum Mechanism: String, Sendable, CaseIterable {
         case .twoLayer: return ["direct", "bidding", "centralized"]
         case .twoLayerVoltage: return ["non_iterative", "misocp", "centralized"]
         case .p2pReconfiguration: return ["two_tier", "centralized"]
-        case .p2pGNE: return ["proximal_point", "centralized"]
+        case .p2pGNE: return ["centralized", "proximal_point"]
         case .p2pOnline: return ["admm", "centralized"]
         case .socialOptimum: return ["centralized"]
         case .conic: return ["interior_point"]
@@ -51,11 +51,18 @@ public struct GridTariff: Sendable {
     public var sellPrice: [Double]
     /// Wholesale price at the substation; nil: import valued at buyPrice, export at sellPrice.
     public var substationPrice: [Double]?
-    /// `p2p_gne`: slope of the grid price in the total draw.
-    public var priceSlope: Double?
+    /// `p2p_gne`: slope d_h of the grid price in the feeder's total draw (currency/kWh per kW),
+    /// per period; nil: a fixed price.
+    public var priceSlope: [Double]?
+    /// `p2p_gne`: bounds on the feeder's total draw from the grid (prosumers' imports plus passive
+    /// loads), kW per period; nil: unbounded.
+    public var importMinKW: [Double]?
+    public var importMaxKW: [Double]?
+    /// `p2p_gne`: whether `sellPrice` was given (without it prosumers cannot export to the grid).
+    public var exportAllowed = true
 
     public init(buyPrice: [Double], sellPrice: [Double], substationPrice: [Double]? = nil,
-                priceSlope: Double? = nil) {
+                priceSlope: [Double]? = nil) {
         self.buyPrice = buyPrice
         self.sellPrice = sellPrice
         self.substationPrice = substationPrice
@@ -117,6 +124,12 @@ public struct Storage: Sendable {
     public var etaCharge: Double
     public var etaDischarge: Double
     public var costWear: Double
+    /// Quadratic wear cost: costWearA/2 · (charge² + discharge²) per period (currency/kW²h).
+    public var costWearA: Double = 0
+    /// Fraction of the stored energy lost per hour (leakage; the paper's 1 − η^st).
+    public var selfDischarge: Double = 0
+    /// Lowest state of charge at the end of the horizon, kWh (default socMinKWh).
+    public var socFinalMinKWh: Double?
 
     public init(capacityKWh: Double, socKWh: Double, socMinKWh: Double, socMaxKWh: Double,
                 chargeMaxKW: Double, dischargeMaxKW: Double, etaCharge: Double, etaDischarge: Double,
@@ -146,7 +159,15 @@ public struct Prosumer: Sendable {
     public var storage: Storage?
     /// Indices of allowed trading partners (P2P mechanisms).
     public var peers: [Int]
+    /// Per-peer terms, parallel to `peers` (an entry's fields override the prosumer's defaults).
+    public var peerTerms: [PeerTerms] = []
+    /// P2P: per-kWh fee on the absolute traded volume, paid by this side (the paper's c^ta).
     public var tradeCost: Double
+    /// P2P: per-kWh contract price paid on what this prosumer buys from a peer (received on what
+    /// it sells, since the trade is negative then): the paper's c^tr.
+    public var contractPrice: Double = 0
+    /// P2P: largest trade with any one peer, kW (either direction); nil: no limit of its own.
+    public var tradeMaxKW: Double?
     public var powerFactor: Double
 
     public init(id: String, bus: Int?, community: Int?, loadKW: Series, qLoadKVAr: Series,
@@ -163,6 +184,19 @@ public struct Prosumer: Sendable {
         self.peers = peers
         self.tradeCost = tradeCost
         self.powerFactor = powerFactor
+    }
+}
+
+/// What a prosumer's `peers` entry may set for that one partner.
+public struct PeerTerms: Sendable, Equatable {
+    public var maxKW: Double?
+    public var tradeCost: Double?
+    public var contractPrice: Double?
+
+    public init(maxKW: Double? = nil, tradeCost: Double? = nil, contractPrice: Double? = nil) {
+        self.maxKW = maxKW
+        self.tradeCost = tradeCost
+        self.contractPrice = contractPrice
     }
 }
 
@@ -183,6 +217,14 @@ public struct Options: Sendable {
     public var log: LogLevel = .off
     public var priceTaking: Bool = false
     public var allLinesSwitchable: Bool = false
+    /// `p2p_gne`: `nash` (each prosumer sees its own effect on the grid price; the paper's
+    /// target) or `wardrop` (price-taking).
+    public var equilibrium: Equilibrium = .nash
+    /// `p2p_gne`: re-solve every prosumer's problem at the equilibrium prices and report how far
+    /// its decision is from its best response (`quality.equilibriumResidual`).
+    public var verifyEquilibrium: Bool = true
+
+    public enum Equilibrium: String, Sendable { case nash, wardrop }
 
     public init() {}
 }
@@ -191,6 +233,8 @@ public struct Options: Sendable {
 public struct Problem: Sendable {
     public var mechanism: Mechanism
     public var periods: Int
+    /// Length of a period, hours (energy = power × periodHours).
+    public var periodHours: Double = 1
     public var network: Network?
     /// The radial tree of the closed lines (absent in p2p_reconfiguration, whose tree is chosen).
     public var tree: RadialTree?
