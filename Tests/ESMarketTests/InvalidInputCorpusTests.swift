@@ -137,7 +137,7 @@ let corpus: [BadInput] = [
     // --- names ---
     BadInput(name: "unknown community mode", document: twoLayerDocument(communities: #"[{"id":"c1","bus":"1","sensitivity":0.1,"mode":"x"}]"#), code: .invalidInput, path: "communities[0].mode"),
     BadInput(name: "unknown network model", document: twoLayerDocument(mechanism: "social_optimum", network: feederWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"dc""#)), code: .invalidInput, path: "network.model"),
-    BadInput(name: "mechanism not implemented (p2p_gne)", document: twoLayerDocument(mechanism: "p2p_gne"), code: .unsupported, path: "mechanism"),
+    BadInput(name: "mechanism not implemented (p2p_online)", document: twoLayerDocument(mechanism: "p2p_online"), code: .unsupported, path: "mechanism"),
 ]
 
 /// Whether every number in a JSON document is finite (api.md §3).

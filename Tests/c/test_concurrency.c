@@ -143,11 +143,11 @@ static void build_documents(void) {
     /* a mechanism not implemented yet, on a complete document: unsupported after the network is read */
     char *gne = generated("{\"mechanism\":\"two_layer\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":12}", "");
     if (gne) {
-        const char *from = "\"mechanism\":\"two_layer\"", *to = "\"mechanism\":\"p2p_gne\"  ";
+        const char *from = "\"mechanism\":\"two_layer\"", *to = "\"mechanism\":\"p2p_online\"";
         char *at = strstr(gne, from);
         if (at && strlen(from) == strlen(to)) {
             memcpy(at, to, strlen(to));
-            add("unsupported: p2p_gne not implemented", gne);
+            add("unsupported: p2p_online not implemented", gne);
         } else {
             free(gne);
         }
