@@ -141,9 +141,9 @@ static void build_documents(void) {
         free(so);
     }
     /* a mechanism not implemented yet, on a complete document: unsupported after the network is read */
-    char *gne = generated("{\"mechanism\":\"two_layer\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":12}", "");
+    char *gne = generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":12}", "");
     if (gne) {
-        const char *from = "\"mechanism\":\"two_layer\"", *to = "\"mechanism\":\"p2p_online\"";
+        const char *from = "\"mechanism\":\"social_optimum\"", *to = "\"mechanism\":\"p2p_online\"    ";
         char *at = strstr(gne, from);
         if (at && strlen(from) == strlen(to)) {
             memcpy(at, to, strlen(to));
