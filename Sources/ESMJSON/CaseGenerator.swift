@@ -31,6 +31,9 @@ enum CaseGenerator {
         var sensitivity: Double?
         /// two_layer: halve the rating of the line that carries the most sharing flow.
         var congestion = false
+        /// p2p_gne: horizon and trading-graph density.
+        var periods = 24
+        var connectivity = 0.6
     }
 
     static func generate(specification text: UnsafeBufferPointer<UInt8>) throws -> String {
@@ -40,14 +43,14 @@ enum CaseGenerator {
 
     static func readSpecification(_ node: JSONNode) throws -> Specification {
         let object = try node.object(allowing: ["mechanism", "prosumers", "seed", "feeder", "communities", "sensitivity",
-                                                "congestion"])
+                                                "congestion", "periods", "connectivity"])
         let mechanismNode = try object.require("mechanism")
         let name = try mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue))
         guard let mechanism = Mechanism(rawValue: name) else { throw mechanismNode.fail("unknown mechanism") }
-        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum].contains(mechanism) else {
+        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum, .p2pGNE].contains(mechanism) else {
             throw InputError.unsupported(mechanismNode.path, "the case generator has no cases for \(name) yet")
         }
-        var feeder: BuiltinFeeder? = mechanism == .energySharing ? nil : .ieee123
+        var feeder: BuiltinFeeder? = mechanism == .energySharing ? nil : mechanism == .p2pGNE ? .ieee37 : .ieee123
         if let feederNode = object["feeder"] {
             feeder = BuiltinFeeder(rawValue: try feederNode.oneOf(BuiltinFeeder.allCases.map(\.rawValue)))
         }
@@ -62,15 +65,28 @@ enum CaseGenerator {
         if congestion && mechanism != .twoLayer {
             throw InputError.invalid("congestion", "\"congestion\" is only for two_layer cases")
         }
-        return Specification(mechanism: mechanism,
-                             prosumers: try object["prosumers"]?.integer(min: 1, max: 2_000_000) ?? 1000,
+        if mechanism != .p2pGNE, let key = (["periods", "connectivity"] as [StaticString]).first(where: { object.has($0) }) {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only for p2p_gne cases")
+        }
+        if mechanism == .p2pGNE && communities != nil {
+            throw InputError.invalid("communities", "p2p_gne has no communities")
+        }
+        var spec = Specification(mechanism: mechanism,
+                             prosumers: try object["prosumers"]?.integer(min: 1, max: 2_000_000) ?? (mechanism == .p2pGNE ? 50 : 1000),
                              seed: UInt64(try object["seed"]?.integer(min: 0, max: 1 << 53) ?? 1),
                              feeder: feeder, communities: communities,
                              sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6),
                              congestion: congestion)
+        spec.periods = try object["periods"]?.integer(min: 1, max: 8784) ?? 24
+        spec.connectivity = try object["connectivity"]?.number(min: 0, max: 1) ?? 0.6
+        return spec
     }
 
     static func generate(_ spec: Specification) throws -> String {
+        if spec.mechanism == .p2pGNE {
+            return try GameCaseGenerator.generate(prosumers: spec.prosumers, seed: spec.seed, feeder: spec.feeder ?? .ieee37,
+                                                  periods: spec.periods, connectivity: spec.connectivity)
+        }
         if spec.mechanism == .twoLayerVoltage, spec.feeder != nil { return try generateWithBindingFloor(spec) }
         guard spec.congestion else { return try generate(spec, ratings: nil) }
         // Clear the case once without limits, then halve the rating of the line with the largest

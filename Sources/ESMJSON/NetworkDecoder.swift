@@ -19,7 +19,10 @@ struct NetworkDecoder {
         // The embedded document is ours; its paths are reported under the caller's `network`.
         return try document.withRoot(path: node.path) { root in
             let embedded = try root.object(allowing: Self.keys)
-            return try decode(fields: { key in given.has(key) ? given[key] : embedded[key] }, path: node.path)
+            // The embedded `model` is the data's suggestion, not the caller's choice: a mechanism's
+            // own default applies unless the caller names one (p2p_gne's is linear_angle).
+            return try decode(fields: { key in given.has(key) ? given[key] : "\(key)" == "model" ? nil : embedded[key] },
+                              path: node.path)
         }
     }
 

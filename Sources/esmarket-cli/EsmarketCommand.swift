@@ -65,17 +65,23 @@ struct Clear: ParsableCommand {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate a seeded problem document.")
 
-    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum.")
+    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum, p2p_gne.")
     var mechanism: String = "energy_sharing"
 
     @Option(help: "Built-in feeder: ieee33bw, ieee37, ieee123.")
     var feeder: String?
 
-    @Option(help: "Number of prosumers.")
-    var prosumers: Int = 1000
+    @Option(help: "Number of prosumers (default 1000; 50 for p2p_gne).")
+    var prosumers: Int?
 
     @Option(help: "Number of communities (two-layer mechanisms).")
     var communities: Int?
+
+    @Option(help: "Number of hourly periods (p2p_gne, default 24).")
+    var periods: Int?
+
+    @Option(help: "Trading-graph density |E| / (N(N-1)/2) (p2p_gne, default 0.6).")
+    var connectivity: Double?
 
     @Option(help: "Random seed.")
     var seed: Int = 1
@@ -84,9 +90,12 @@ struct Generate: ParsableCommand {
     var output: String?
 
     func run() throws {
-        var spec = #"{"mechanism":"\#(mechanism)","prosumers":\#(prosumers),"seed":\#(seed)"#
+        var spec = #"{"mechanism":"\#(mechanism)","seed":\#(seed)"#
+        if let prosumers { spec += #","prosumers":\#(prosumers)"# }
         if let feeder { spec += #","feeder":"\#(feeder)""# }
         if let communities { spec += #","communities":\#(communities)"# }
+        if let periods { spec += #","periods":\#(periods)"# }
+        if let connectivity { spec += #","connectivity":\#(connectivity)"# }
         spec += "}"
         let reply = Service.generateCase(spec)
         try failIfError(reply)
