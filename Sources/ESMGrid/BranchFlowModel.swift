@@ -43,6 +43,9 @@ public struct BranchFlowOptions: Sendable {
     public var thermalLimits = true
     /// Prefix of the variable and group names (e.g. "t3." for a period), for diagnostics.
     public var namePrefix = ""
+    /// Add the active power balance rows (false: the caller prices them instead, as the
+    /// decomposed P2P market does with the operator's own problem; the group is then empty).
+    public var activeBalance = true
 
     public init() {}
 }
@@ -193,7 +196,7 @@ extension Feeder {
             if bCap[bus] != 0 { eq.add(v[bus], bCap[bus]) }
             if let inj = injections.active(bus) { ep.add(inj, times: scale) }
             if let inj = injections.reactive(bus) { eq.add(inj, times: scale) }
-            builder.addRow(activeBalance, ep)
+            if options.activeBalance { builder.addRow(activeBalance, ep) }
             builder.addRow(reactiveBalance, eq)
         }
 

@@ -91,7 +91,7 @@ extension Feeder {
 
         let activeBalance = builder.addGroup(name + "active balance", .zero)
         let scale = 1 / baseKVA
-        for bus in 0..<n {
+        for bus in 0..<n where options.activeBalance {
             var e = LinearExpression([LinearTerm(p[bus], 1)], constant: -pLoad[bus])
             for child in children(of: bus) { e.add(p[child], -1) }
             if let inj = injections.active(bus) { e.add(inj, times: scale) }

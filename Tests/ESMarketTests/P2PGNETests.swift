@@ -201,3 +201,46 @@ extension MarketResult {
         return .nan
     }
 }
+
+/// The proximal-point route (spec §4) against the hand-worked answers and the centralized route.
+@Suite struct P2PGNEProximalPointTests {
+    static func ppp(_ document: String, extra: String = "") -> String {
+        document.replacingOccurrences(of: #""options":{"algorithm":"centralized"}"#,
+                                      with: #""options":{"algorithm":"proximal_point"\#(extra)}"#)
+    }
+
+    /// B5: from zero, the iteration reaches B1's equilibrium (t = 21, μ = 0.158) well within
+    /// 2,000 iterations, and the centralized check agrees.
+    @Test func b5ConvergesToB1() throws {
+        let r = try clear(Self.ppp(P2PGNETests.twoProsumers()))
+        #expect(r.status == .solved)
+        #expect(r.iterations < 2000)
+        expectClose(r.column("trades", "kW"), [21], 1e-3)
+        expectClose(r.column("trades", "price"), [0.158], 1e-5)
+        expectClose(r.column("prosumers", "flexKW"), [21, 0], 1e-3)
+        #expect(r.qualityValue("potentialGap") < 1e-6)
+        #expect(r.qualityValue("distanceToCentralizedKW") < 1e-3)
+        #expect(r.qualityValue("equilibriumResidual") < 1e-6)
+    }
+
+    /// B2 by the decomposed route: the operator's projection carries the binding rating, whose
+    /// price comes out of its last projection's multipliers.
+    @Test func b2ByProximalPoint() throws {
+        let r = try clear(Self.ppp(P2PGNETests.twoProsumers(line: #""rOhm":0,"xOhm":1,"rateKVA":25"#, baseKV: 1)))
+        #expect(r.status == .solved)
+        expectClose(r.column("trades", "kW"), [25], 1e-3)
+        expectClose(r.column("trades", "price"), [0.15], 1e-5)
+        expectClose(r.column("lines", "ratingPrice"), [0.04], 1e-5)
+        expectClose(r.column("buses", "price"), [0, 0.04], 1e-5)
+    }
+
+    @Test func iterationLimitAndProgress() throws {
+        let limited = try clear(Self.ppp(P2PGNETests.twoProsumers(), extra: #","maxIterations":5"#))
+        #expect(limited.status == .iterationLimit)
+        #expect(limited.iterations == 5)
+        var events = 0
+        let control = SolveControl(observer: { _ in events += 1; return events >= 3 })
+        let stopped = try clear(Self.ppp(P2PGNETests.twoProsumers(), extra: #","log":"iterations""#), control: control)
+        #expect(stopped.status == .interrupted)
+    }
+}

@@ -5,7 +5,7 @@ import ESMSolver
 /// reported numbers.
 enum GameResult {
     static func fill(_ result: inout MarketResult, setup: GameSetup, outcome o: GameOutcome,
-                     control: SolveControl) throws {
+                     reference: GameOutcome? = nil, control: SolveControl) throws {
         let periods = setup.periods
         let people = setup.problem.prosumers
         let h = setup.units.periodHours
@@ -120,6 +120,17 @@ enum GameResult {
             } else {
                 messages.append("the priced best responses could not be computed: equilibriumResidual is not reported")
             }
+        }
+        if let c = reference {
+            // Φ is the same at every equilibrium; decisions and prices may differ only on flat optima.
+            quality.append(("potentialGap", abs(o.potential - c.potential) / (1 + abs(c.potential))))
+            func distance(_ a: [Double], _ b: [Double]) -> Double {
+                zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            }
+            quality.append(("distanceToCentralizedKW", max(distance(o.flexKW, c.flexKW), distance(o.importKW, c.importKW),
+                                                           distance(o.chargeKW, c.chargeKW), distance(o.dischargeKW, c.dischargeKW),
+                                                           distance(o.tradeBKW, c.tradeBKW))))
+            quality.append(("priceDistanceToCentralized", max(distance(o.tradePrice, c.tradePrice), distance(o.busPrice, c.busPrice))))
         }
         result.quality = quality
         result.iterations = o.iterations

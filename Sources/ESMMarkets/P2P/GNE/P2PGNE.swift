@@ -44,7 +44,12 @@ enum P2PGNE {
         }
         result.status = ResultStatus(solved.status).forMarket
         if solved.status != .solved { result.message = "the solver ended with \(solved.status.rawValue): \(solved.message)" }
-        try GameResult.fill(&result, setup: setup, outcome: outcome, control: control)
+        // The decomposed answer is checked against the centralized one (same equilibrium set).
+        var reference: GameOutcome?
+        if problem.algorithm == "proximal_point" && problem.options.verifyEquilibrium {
+            reference = try GamePotential(setup).solve(control: SolveControl(deadline: control.deadline)).outcome
+        }
+        try GameResult.fill(&result, setup: setup, outcome: outcome, reference: reference, control: control)
         result.solveSeconds = monotonicSeconds() - started
         _ = control.report(#"{"event":"done","mechanism":"p2p_gne","iterations":\#(outcome.iterations)}"#)
         return result
