@@ -5,6 +5,14 @@
  * a JSON document (UTF-8, NUL-terminated) and returns a JSON document; the documents follow the
  * contract "esmarket/1" (see README, section "JSON contract").
  *
+ * Mechanisms that clear: energy_sharing, two_layer, two_layer_voltage, social_optimum, conic and
+ * p2p_gne (the P2P market as a generalized Nash game; its extensions of the contract — peers as
+ * objects with per-partner terms, contractPrice, tradeMaxKW, storage selfDischarge / costWearA /
+ * socFinalMinKWh, periodHours, grid priceSlope / importMinKW / importMaxKW, network model
+ * "linear_angle" with angleMaxDeg, options equilibrium / verifyEquilibrium, and the "trades"
+ * table whose rows have "from" and "to" instead of "id" — are listed in README's contract
+ * section). p2p_reconfiguration and p2p_online are validated and answer "unsupported".
+ *
  * Ownership: input strings stay the caller's (they are copied). Every string that esmarket returns
  * through a `char **` out-parameter is allocated by esmarket and must be released with
  * esm_string_free(). The strings returned by esm_version() and esm_schema() are static: do not free
