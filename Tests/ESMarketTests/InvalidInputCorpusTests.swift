@@ -29,6 +29,14 @@ func conicWith(_ old: String, _ new: String) -> String {
     return conicDocument(validConic.replacingOccurrences(of: old, with: new))
 }
 
+/// A valid two-period p2p_gne document (two prosumers trading, one with a battery) with `old`
+/// replaced by `new` (exactly once).
+func gneWith(_ old: String, _ new: String) -> String {
+    let document = #"{"schema":"esmarket/1","mechanism":"p2p_gne","periods":2,"network":\#(feeder),"grid":{"priceSlope":0.001},"prosumers":[{"id":"p1","bus":"1","loadKW":[1,2],"pvKW":[3,0],"peers":["p2"],"tradeCost":0.01},{"id":"p2","bus":"2","loadKW":2,"storage":{"capacityKWh":10,"socKWh":5,"chargeMaxKW":2,"dischargeMaxKW":2,"etaCharge":0.95}}],"options":{"algorithm":"centralized"}}"#
+    precondition(document.components(separatedBy: old).count == 2, "\(old) must occur once")
+    return document.replacingOccurrences(of: old, with: new)
+}
+
 func nested(_ open: String, _ depth: Int, _ middle: String, _ close: String) -> String {
     String(repeating: open, count: depth) + middle + String(repeating: close, count: depth)
 }
@@ -137,6 +145,22 @@ let corpus: [BadInput] = [
     // --- names ---
     BadInput(name: "unknown community mode", document: twoLayerDocument(communities: #"[{"id":"c1","bus":"1","sensitivity":0.1,"mode":"x"}]"#), code: .invalidInput, path: "communities[0].mode"),
     BadInput(name: "unknown network model", document: twoLayerDocument(mechanism: "social_optimum", network: feederWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"dc""#)), code: .invalidInput, path: "network.model"),
+    // --- P2P fields (p2p_gne) ---
+    BadInput(name: "peer entry with an unknown key", document: gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p2","price":1}]"#), code: .invalidInput, path: "prosumers[0].peers[0].price"),
+    BadInput(name: "peer entry without an id", document: gneWith(#""peers":["p2"]"#, #""peers":[{"maxKW":3}]"#), code: .invalidInput, path: "prosumers[0].peers[0].id"),
+    BadInput(name: "peer entry with a negative limit", document: gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p2","maxKW":-1}]"#), code: .invalidInput, path: "prosumers[0].peers[0].maxKW"),
+    BadInput(name: "peer that does not exist (object form)", document: gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p9"}]"#), code: .invalidInput, path: "prosumers[0].peers[0].id"),
+    BadInput(name: "self-discharge of the whole charge", document: gneWith(#""etaCharge":0.95"#, #""etaCharge":0.95,"selfDischarge":1"#), code: .invalidInput, path: "prosumers[1].storage.selfDischarge"),
+    BadInput(name: "final charge above the maximum", document: gneWith(#""etaCharge":0.95"#, #""etaCharge":0.95,"socFinalMinKWh":11"#), code: .invalidInput, path: "prosumers[1].storage.socFinalMinKWh"),
+    BadInput(name: "period length of zero", document: gneWith(#""periods":2,"#, #""periods":2,"periodHours":0,"#), code: .invalidInput, path: "periodHours"),
+    BadInput(name: "price slope series of the wrong length", document: gneWith(#""priceSlope":0.001"#, #""priceSlope":[0.001,0.001,0.001]"#), code: .invalidInput, path: "grid.priceSlope"),
+    BadInput(name: "draw bounds in the wrong order", document: gneWith(#""priceSlope":0.001"#, #""priceSlope":0.001,"importMinKW":50,"importMaxKW":[60,40]"#), code: .invalidInput, path: "grid.importMaxKW[1]"),
+    BadInput(name: "angle bound beyond 90 degrees", document: gneWith(#""baseKV":4.16"#, #""baseKV":4.16,"angleMaxDeg":120"#), code: .invalidInput, path: "network.angleMaxDeg"),
+    BadInput(name: "unknown equilibrium", document: gneWith(#""algorithm":"centralized""#, #""algorithm":"centralized","equilibrium":"stackelberg""#), code: .invalidInput, path: "options.equilibrium"),
+    BadInput(name: "p2p_gne with the SOC network", document: gneWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"socp""#), code: .unsupported, path: "network.model"),
+    BadInput(name: "priceSlope outside p2p_gne", document: twoLayerDocument().replacingOccurrences(of: #""sellPrice":0.2}"#, with: #""sellPrice":0.2,"priceSlope":0.1}"#), code: .invalidInput, path: "grid.priceSlope"),
+    BadInput(name: "linear_angle outside p2p_gne", document: twoLayerDocument(mechanism: "social_optimum", network: feederWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"linear_angle""#)), code: .invalidInput, path: "network.model"),
+    BadInput(name: "equilibrium outside p2p_gne", document: sharingWith(#""communities""#, #""options":{"equilibrium":"nash"},"communities""#), code: .invalidInput, path: "options.equilibrium"),
     BadInput(name: "mechanism not implemented (p2p_online)", document: twoLayerDocument(mechanism: "p2p_online"), code: .unsupported, path: "mechanism"),
 ]
 
@@ -194,6 +218,12 @@ func corpusInputIsRejected(_ bad: BadInput) throws {
         ("buyPrice just above sellPrice", sharingDocument(grid: #"{"buyPrice":0.2000001,"sellPrice":0.2}"#)),
         ("zero-impedance radial line (social_optimum)", twoLayerDocument(mechanism: "social_optimum", network: feederWith(#""id":"L2","from":"1","to":"2","rOhm":0.1,"xOhm":0.1"#, #""id":"L2","from":"1","to":"2","rOhm":0,"xOhm":0"#), communities: "[]", prosumers: #"[{"id":"p1","bus":"2","loadKW":2,"flex":{"maxKW":1,"costA":0.1,"costB":0.1}}]"#)),
         ("social_optimum without prosumers", twoLayerDocument(mechanism: "social_optimum", communities: "[]", prosumers: "[]")),
+        ("p2p_gne as written", gneWith(#""periods":2,"#, #""periods":2,"#)),
+        ("p2p_gne peer entry object", gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p2","maxKW":5,"tradeCost":0,"contractPrice":0.05}]"#)),
+        ("p2p_gne without any trade, selling to the grid", gneWith(#""peers":["p2"]"#, #""peers":[]"#).replacingOccurrences(of: #""priceSlope":0.001"#, with: #""priceSlope":0.001,"sellPrice":0.02"#)),
+        ("p2p_gne peers listed both ways", gneWith(#""loadKW":2,"storage""#, #""loadKW":2,"peers":["p1"],"storage""#)),
+        ("p2p_gne zero-impedance line", gneWith(#""id":"L2","from":"1","to":"2","rOhm":0.1,"xOhm":0.1"#, #""id":"L2","from":"1","to":"2","rOhm":0,"xOhm":0"#)),
+        ("p2p_gne on LinDistFlow, Wardrop, proximal point", gneWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"lindistflow""#).replacingOccurrences(of: #""algorithm":"centralized""#, with: #""algorithm":"proximal_point","equilibrium":"wardrop""#)),
     ]
     for (name, document) in accepted {
         let reply = Service.clear(document)

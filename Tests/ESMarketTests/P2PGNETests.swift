@@ -244,3 +244,17 @@ extension MarketResult {
         #expect(stopped.status == .interrupted)
     }
 }
+
+/// Infeasible p2p_gne markets are named.
+@Suite struct P2PGNEInfeasibilityTests {
+    /// p1's 2 kW of PV surplus in period 0 can go only to p2, over a 1 kW trade: no sellPrice.
+    @Test func surplusBeyondTradesIsNamed() throws {
+        let r = try clear(gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p2","maxKW":1}]"#))
+        #expect(r.status == .infeasible)
+        #expect(r.diagnosis.contains { $0 == ("constraint", "balance") } || r.diagnosis.contains { $0.0 == "constraint" && $0.1 == "balance" })
+        #expect(r.diagnosis.contains { $0.0 == "prosumer" && $0.1 == "p1" } && r.diagnosis.contains { $0.0 == "period" && $0.1 == "0" })
+        // With 2 kW the same surplus is traded away.
+        let fine = try clear(gneWith(#""peers":["p2"]"#, #""peers":[{"id":"p2","maxKW":2}]"#))
+        #expect(fine.status == .solved)
+    }
+}

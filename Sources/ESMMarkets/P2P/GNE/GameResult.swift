@@ -54,16 +54,22 @@ enum GameResult {
                 alone.prosumers[j].peers = []
                 alone.prosumers[j].peerTerms = []
             }
-            let aloneSetup = try GameSetup(alone)
-            let solved = try GamePotential(aloneSetup).solve(control: SolveControl(deadline: control.deadline))
-            if let a = solved.outcome, solved.status == .solved {
+            let aloneSetup: GameSetup?
+            do {
+                aloneSetup = try GameSetup(alone)
+            } catch let infeasible as GameInfeasible {
+                aloneSetup = nil
+                messages.append("no standalone outcome (\(infeasible.message)): standaloneCost is not reported")
+            }
+            let solved = try aloneSetup.map { try GamePotential($0).solve(control: SolveControl(deadline: control.deadline)) }
+            if let aloneSetup, let solved, let a = solved.outcome, solved.status == .solved {
                 var standalone = [Double](repeating: 0, count: m * periods)
                 for i in 0..<m {
                     for t in 0..<periods { standalone[i * periods + t] = GameReport.playerCost(aloneSetup, a, prosumer: i, period: t) }
                 }
                 prosumers.addColumn("standaloneCost", standalone)
                 standaloneSocial = standalone.reduce(0, +)
-            } else {
+            } else if let solved {
                 messages.append("no standalone outcome (without trades the market is \(solved.status.rawValue)): standaloneCost is not reported")
             }
         }

@@ -49,6 +49,29 @@ struct GameSetup {
             }
         }
 
+        // A surplus a prosumer can neither consume, store, sell nor trade away makes the market
+        // infeasible whatever the others do: name it rather than leave it to the solver.
+        let graph = self.graph
+        for (j, who) in problem.prosumers.enumerated() {
+            var tradable = 0.0
+            var unlimited = false
+            for end in graph.ends[j] {
+                if let limit = graph.edges[end.edge].maxKW { tradable += limit } else { unlimited = true }
+            }
+            if unlimited || grid.exportAllowed { continue }
+            for t in 0..<problem.periods {
+                var absorb = tradable + (who.storage?.chargeMaxKW ?? 0)
+                if let f = who.flex { absorb += max(0, -f.minKW[t]) } else { absorb += 0 }
+                let produced = who.flex.map { max(0, $0.minKW[t]) } ?? 0
+                let surplus = who.pvKW[t] + produced - who.loadKW[t]
+                if surplus > absorb + 1e-9 * max(1, surplus) {
+                    throw GameInfeasible(message: "prosumer \"\(who.id)\" cannot balance period \(t): its surplus of \(surplus) kW exceeds what it can consume, store and trade (\(absorb) kW) and the grid buys nothing (no sellPrice)",
+                                         diagnosis: [("constraint", "balance"), ("prosumer", who.id), ("period", "\(t)")],
+                                         path: "prosumers[\(j)]")
+                }
+            }
+        }
+
         // One power base for the whole horizon (storage couples the periods).
         var demand = 0.0, passive = [Double](repeating: 0, count: problem.periods)
         for t in 0..<problem.periods {
