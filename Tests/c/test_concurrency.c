@@ -109,6 +109,9 @@ static void build_documents(void) {
     add("social_optimum 33-bus socp", generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":100,\"seed\":8}", ""));
     add("social_optimum 37-bus socp", generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee37\",\"prosumers\":80,\"seed\":9}", ""));
     add("two_layer_voltage (generated)", generated("{\"mechanism\":\"two_layer_voltage\",\"feeder\":\"ieee33bw\",\"prosumers\":60,\"seed\":10}", ""));
+    add("p2p_gne 37-bus centralized", generated("{\"mechanism\":\"p2p_gne\",\"prosumers\":12,\"periods\":6,\"seed\":11}", ""));
+    add("p2p_gne 33-bus proximal point", generated("{\"mechanism\":\"p2p_gne\",\"feeder\":\"ieee33bw\",\"prosumers\":5,\"periods\":2,\"seed\":12}",
+                                                   "\"options\":{\"algorithm\":\"proximal_point\",\"maxIterations\":300},"));
     add("conic LP", text(LP));
     add("conic SOCP", text(SOCP));
     add("conic mixed-integer", text(MIP));

@@ -100,6 +100,8 @@ SPECS = [
     {"mechanism": "social_optimum", "prosumers": 12, "feeder": "ieee37", "seed": 7},
     {"mechanism": "two_layer_voltage", "prosumers": 10, "feeder": "ieee33bw", "seed": 8},
     {"mechanism": "two_layer_voltage", "prosumers": 12, "communities": 3, "feeder": "ieee37", "seed": 9},
+    {"mechanism": "p2p_gne", "prosumers": 6, "periods": 3, "feeder": "ieee33bw", "seed": 10},
+    {"mechanism": "p2p_gne", "prosumers": 8, "periods": 2, "connectivity": 0.3, "seed": 11},
 ]
 
 
@@ -118,6 +120,10 @@ def generated_documents(generate):
         elif mech == "two_layer":
             docs.append(dict(doc, options={"algorithm": "bidding"}))
             docs.append(dict(doc, options={"algorithm": "centralized"}))
+        elif mech == "p2p_gne":
+            docs.append(dict(doc, options={"algorithm": "proximal_point", "maxIterations": 50}))
+            docs.append(dict(doc, options={"equilibrium": "wardrop"}))
+            docs.append(dict(doc, network=dict(doc["network"], model="lindistflow")))
         elif mech == "social_optimum":
             net = dict(doc["network"], model="lindistflow")
             docs.append(dict(doc, network=net))

@@ -67,6 +67,9 @@ def mechanism_documents():
                                                   "nzval": [2, 3, 1]},
                            "b": [4], "cones": [{"type": "nonneg", "dim": 1}], "integers": [0, 1, 2]}})
     docs.append(esmarket.generate_case("two_layer_voltage", feeder="ieee33bw", prosumers=60, seed=34))
+    d = esmarket.generate_case("p2p_gne", feeder="ieee37", prosumers=10, periods=6, seed=35)
+    docs.append(d)
+    docs.append(dict(d, options={"algorithm": "proximal_point", "maxIterations": 200}))
     docs.append('{"schema":"esmarket/1","mechanism":"energy_sharing","x":NaN}')
     docs.append({"schema": "esmarket/1", "mechanism": "two_layer", "grid": {"buyPrice": 1, "sellPrice": 0}})
     return docs
@@ -80,7 +83,7 @@ def test_threads_several_mechanisms(esm, mechanism_documents):
             return ("error", e.code, e.path)
     serial = [run(d) for d in mechanism_documents]
     mechanisms = {s["mechanism"] for s in serial if isinstance(s, dict)}
-    assert {"two_layer", "social_optimum", "energy_sharing", "conic"} <= mechanisms
+    assert {"two_layer", "social_optimum", "energy_sharing", "conic", "p2p_gne"} <= mechanisms
     assert {s["status"] for s in serial if isinstance(s, dict)} >= {"solved", "infeasible"}
     assert {s[1] for s in serial if isinstance(s, tuple)} >= {"invalid_json", "invalid_input"}
     inputs = mechanism_documents * 4

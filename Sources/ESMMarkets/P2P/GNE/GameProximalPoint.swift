@@ -20,7 +20,7 @@ import ESMSolver
 /// price each prosumer evaluates at the others' last imports (the paper's α < 1/(3 + N·d) in
 /// these units). The scaling makes the cost curvatures O(1) against these weights (spec §4.10).
 ///
-/// Stops when the reciprocity, bus-balance and draw residuals (kW) and the largest change of a
+/// Stops when the reciprocity, bus-balance, grid-consistency and draw residuals (kW) and the largest change of a
 /// decision between iterations are all ≤ 100 × `options.tolerance` × (1 + the largest load); a
 /// cap of `maxIterations` (default 20,000) ends with `iteration_limit`.
 struct GameProximalPoint {
@@ -239,6 +239,13 @@ struct GameProximalPoint {
                     worst = max(worst, abs(imbalance[bus]))
                 }
                 let b = units.pu(setup.passiveKW[t])
+                // Grid consistency: what the prosumers buy (less what they sell) plus the passive
+                // load against what the substation delivers. Implied by the other rows once they
+                // hold exactly, it collects the bus and reciprocity residuals of the whole feeder,
+                // so it is driven down too.
+                var bought = newSigma[t] + b
+                for i in 0..<m where players[i].block.gridExport[t] >= 0 { bought -= x[i][players[i].block.gridExport[t]] }
+                worst = max(worst, abs(bought - w[flows[feeder.root]]))
                 let reflected = 2 * newSigma[t] - sigma[t] + b
                 if let low = setup.grid.importMinKW {
                     lambdaLow[t] = max(0, lambdaLow[t] + gammaDraw * (units.pu(low[t]) - reflected))
