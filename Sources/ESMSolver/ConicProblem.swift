@@ -49,6 +49,12 @@ public struct ConicProblem: Sendable {
     public var b: [Double]
     public var cones: [Cone]
     public var integers: [Int]
+    /// Optional elimination hint, one entry per variable: the factorization eliminates the KKT
+    /// system stage by stage (a constraint row takes the largest stage of its variables), and by
+    /// minimum degree within a stage. For problems that are a chain of weakly coupled blocks
+    /// (periods linked by storage), ordering by block keeps the fill to one block's size, where a
+    /// global minimum-degree order can merge the blocks into one dense separator. nil: no hint.
+    public var variableStages: [Int]?
 
     public init(P: SparseMatrixCSC?, q: [Double], A: SparseMatrixCSC, b: [Double], cones: [Cone],
                 integers: [Int] = []) {

@@ -104,7 +104,7 @@ public final class ConicSolver {
         self.A = A
         equil = eq
         do {
-            kkt = try KKTSystem(P: P, A: A, cones: cones, settings: settings)
+            kkt = try KKTSystem(P: P, A: A, cones: cones, settings: settings, variableStages: problem.variableStages)
         } catch {
             throw ConicSolverError(field: "P", message: "the KKT matrix could not be analysed")
         }

@@ -54,7 +54,8 @@ final class KKTSystem {
     var nnzL: Int { ldl.nnzL }
     let nnzKKT: Int
 
-    init(P: SparseMatrixCSC, A: SparseMatrixCSC, cones: CompositeCone, settings: SolverSettings) throws {
+    init(P: SparseMatrixCSC, A: SparseMatrixCSC, cones: CompositeCone, settings: SolverSettings,
+         variableStages: [Int]? = nil) throws {
         n = A.n
         m = A.m
         var socStart = [Int](repeating: -1, count: m)   // dense SOC rows: the first row of their cone
@@ -138,8 +139,25 @@ final class KKTSystem {
         var signs = [Double](repeating: 1, count: dim)
         for i in 0..<m { signs[n + i] = -1 }
         for k in 0..<expansion.count where expansion[k] >= 0 { signs[expansion[k] + 1] = -1 }
+        // Stages of the KKT nodes when the problem gives them: a row takes its latest variable's.
+        var stages: [Int]?
+        if let given = variableStages, given.count == A.n {
+            var s = [Int](repeating: 0, count: dim)
+            let columns = A.n
+            for j in 0..<columns { s[j] = given[j] }
+            for j in 0..<columns {
+                for k in A.colptr[j]..<A.colptr[j + 1] { s[columns + A.rowval[k]] = max(s[columns + A.rowval[k]], given[j]) }
+            }
+            for (k, blk) in cones.blocks.enumerated() where expansion[k] >= 0 {
+                var stage = 0
+                for i in blk.range { stage = max(stage, s[A.n + i]) }
+                s[expansion[k]] = stage
+                s[expansion[k] + 1] = stage
+            }
+            stages = s
+        }
         ldl = try QuasiDefiniteLDL(n: dim, colptr: colptr, rowval: rowval, signs: signs,
-                                   useOrdering: settings.fillReducingOrdering)
+                                   useOrdering: settings.fillReducingOrdering, stages: stages)
         staticRegularization = settings.staticRegularization
         dynamicEpsilon = settings.dynamicRegularizationEpsilon
         dynamicDelta = settings.dynamicRegularizationDelta

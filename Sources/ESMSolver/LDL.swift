@@ -95,6 +95,7 @@ public final class QuasiDefiniteLDL {
     /// of L with at least `denseTailMinimum` columns (and at most `denseTailMaximum`, for memory:
     /// the dense copy holds t² values), at least `denseTailDensity` full, is factored densely.
     public init(n: Int, colptr: [Int], rowval: [Int], signs: [Double], useOrdering: Bool = true,
+                stages: [Int]? = nil,
                 denseTailMinimum: Int = 96, denseTailMaximum: Int = 8192, denseTailDensity: Double = 0.95) throws {
         guard n >= 0, colptr.count == n + 1, signs.count == n, colptr[0] == 0 else {
             throw LDLFailure.wrongLength
@@ -108,7 +109,14 @@ public final class QuasiDefiniteLDL {
             }
         }
         self.n = n
-        let p = useOrdering ? MinimumDegreeOrdering.order(n: n, colptr: colptr, rowval: rowval) : Array(0..<n)
+        let p: [Int]
+        if !useOrdering {
+            p = Array(0..<n)
+        } else if let stages, stages.count == n {
+            p = MinimumDegreeOrdering.order(n: n, colptr: colptr, rowval: rowval, stages: stages)
+        } else {
+            p = MinimumDegreeOrdering.order(n: n, colptr: colptr, rowval: rowval)
+        }
         var ip = [Int](repeating: 0, count: n)
         for k in 0..<n { ip[p[k]] = k }
         perm = p

@@ -22,6 +22,36 @@ enum MinimumDegreeOrdering {
     /// followed by its adjacent variables; an element's list holds its variables. Lists only
     /// shrink when rewritten in place; a new element's list is appended at the end of the pool,
     /// which is compacted when full.
+    /// Stage by stage: the nodes of each stage (ascending) in the minimum-degree order of the
+    /// pattern they induce, stages one after another. Fill that an earlier stage leaves on later
+    /// nodes is not counted in their degrees; what the stages buy is that it never spreads back.
+    static func order(n: Int, colptr: [Int], rowval: [Int], stages: [Int]) -> [Int] {
+        guard stages.count == n, n > 0 else { return order(n: n, colptr: colptr, rowval: rowval) }
+        var byStage = [Int: [Int]]()
+        for i in 0..<n { byStage[stages[i], default: []].append(i) }
+        guard byStage.count > 1 else { return order(n: n, colptr: colptr, rowval: rowval) }
+        var local = [Int](repeating: -1, count: n)
+        var perm: [Int] = []
+        perm.reserveCapacity(n)
+        for stage in byStage.keys.sorted() {
+            let nodes = byStage[stage] ?? []
+            for (k, i) in nodes.enumerated() { local[i] = k }
+            // The induced pattern, column by column in local numbering.
+            var subColptr = [0]
+            var subRowval: [Int] = []
+            for j in nodes {
+                for k in colptr[j]..<colptr[j + 1] {
+                    let r = rowval[k]
+                    if r >= 0 && r < n && local[r] >= 0 && stages[r] == stage { subRowval.append(local[r]) }
+                }
+                subColptr.append(subRowval.count)
+            }
+            for k in order(n: nodes.count, colptr: subColptr, rowval: subRowval) { perm.append(nodes[k]) }
+            for i in nodes { local[i] = -1 }
+        }
+        return perm
+    }
+
     static func order(n: Int, colptr: [Int], rowval: [Int]) -> [Int] {
         if n == 0 { return [] }
         // Symmetric adjacency without diagonal or duplicates, in CSR form.

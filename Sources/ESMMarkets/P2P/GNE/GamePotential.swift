@@ -20,6 +20,10 @@ struct GamePotential {
     var drawBounds: ConstraintGroup?
     var drawRows: [(lower: Int, upper: Int)] = []
     var networks: [GameNetwork] = []
+    /// Period of every variable: the solver eliminates period by period (see
+    /// `ConicProblem.variableStages`), so that storage, the only link between periods, does not
+    /// merge every period's trading clique into one dense block.
+    var stages: [Int] = []
 
     init(_ setup: GameSetup) {
         self.setup = setup
@@ -49,16 +53,33 @@ struct GamePotential {
             drawRows.append((lower, upper))
         }
         drawBounds = bounds
+        var stage = [Int](repeating: 0, count: builder.variableCount)
+        func mark(_ v: Int, _ t: Int) { if v >= 0 && v < stage.count { stage[v] = t } }
+        for block in blocks {
+            for t in 0..<periods {
+                mark(block.flex[t], t)
+                mark(block.gridImport[t], t)
+                mark(block.gridExport[t], t)
+                if let s = block.storage { mark(s.charge[t], t); mark(s.discharge[t], t); mark(s.soc[t], t) }
+                for (p, a) in zip(block.trade, block.tradeAbs) { mark(p[t], t); mark(a[t], t) }
+            }
+        }
+        for t in 0..<periods { mark(sigma[t], t) }
         for t in 0..<periods {
             let withdrawals = people.indices.map { blocks[$0].withdrawalKW(people[$0], period: t, units: units) }
+            let first = builder.variableCount
             networks.append(GameNetwork.add(setup, period: t, withdrawals: withdrawals, to: &builder))
+            stage += [Int](repeating: t, count: builder.variableCount - first)
         }
+        stages = stage
     }
 
     /// Solves the potential QP; nil outcome when the solver has no solution to report.
     func solve(control: SolveControl) throws -> (outcome: GameOutcome?, status: ConicStatus, message: String) {
         let built = try builder.build()
-        let solution = SocialOptimum.solve(built.problem, options: setup.problem.options, control: control)
+        var problem = built.problem
+        if setup.periods > 1 { problem.variableStages = stages }
+        let solution = SocialOptimum.solve(problem, options: setup.problem.options, control: control)
         guard solution.status.hasSolution else { return (nil, solution.status, solution.message) }
         return (outcome(built: built, solution: solution), solution.status, solution.message)
     }
