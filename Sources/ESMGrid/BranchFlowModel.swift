@@ -43,6 +43,9 @@ public struct BranchFlowOptions: Sendable {
     public var thermalLimits = true
     /// Prefix of the variable and group names (e.g. "t3." for a period), for diagnostics.
     public var namePrefix = ""
+    /// The SOC model's linearized voltage ceiling (`VoltageCeiling.swift`); nil for none. Ignored
+    /// by LinDistFlow, whose voltages are the linearized ones.
+    public var voltageCeiling: VoltageCeiling?
 
     public init() {}
 }
@@ -70,6 +73,8 @@ public struct BranchFlowModel: Sendable {
     public internal(set) var branchCones: ConstraintGroup?
     /// Thermal-limit cones; nil when no line is rated or limits are off.
     public internal(set) var thermalLimits: ConstraintGroup?
+    /// The linearized voltage ceiling (SOC model with `BranchFlowOptions.voltageCeiling`).
+    public internal(set) var ceiling: VoltageCeilingRows?
 
     /// Substation import P_0 in kW, as an expression for the caller's objective.
     public var substationImportKW: LinearExpression { .variable(p[feeder.root], feeder.baseKVA) }
@@ -226,7 +231,7 @@ extension Feeder {
         return BranchFlowModel(model: model, feeder: self, p: p, q: q, v: v, l: l,
                                activeBalance: activeBalance, reactiveBalance: reactiveBalance,
                                voltageDrop: voltageDrop, voltageLimits: voltageLimits,
-                               branchCones: nil, thermalLimits: nil)
+                               branchCones: nil, thermalLimits: nil, ceiling: nil)
     }
 
     /// P, Q and v, one of each per bus.

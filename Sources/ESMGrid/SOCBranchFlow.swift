@@ -36,6 +36,9 @@ extension Feeder {
             ])
         }
         model.branchCones = cones
+        if let ceiling = options.voltageCeiling {
+            model.ceiling = addVoltageCeiling(ceiling, to: &builder, l: l, v: v, options: options)
+        }
 
         if options.thermalLimits, rating.contains(where: { $0 != nil }) {
             let g = builder.addGroup(prefix + "thermal limits", .secondOrder)

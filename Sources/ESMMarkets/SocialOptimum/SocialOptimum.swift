@@ -64,6 +64,9 @@ enum SocialOptimum {
         var networkColumns = NetworkColumns(busCount: n, lineCount: lineCount, periods: periods)
         var socialCost = [Double](), flexCostTotal = [Double](), gridCost = [Double](), losses = [Double]()
         var primalResidual = 0.0, dualResidual = 0.0, gapMax = 0.0, acError = 0.0, decompositionError = 0.0
+        var vAcPu = [Double](repeating: 0, count: n * periods)
+        var acMin = Double.infinity, acMax = -Double.infinity, acViolation = 0.0
+        var exact = true, recoverySolves = 0
         var iterations = 0, solveSeconds = 0.0
         var status = ResultStatus.solved
         var messages: [String] = []
@@ -80,12 +83,27 @@ enum SocialOptimum {
             }
             let feeder = try Feeder(network: network, tree: tree, period: t,
                                     scaleKVA: demandKVA(network: network, prosumers: people, period: t))
-            let setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
-            let dispatch = try dispatchPeriod(setup, options: problem.options, control: control, aggregate: aggregate)
+            var setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
+            // The relaxation-exactness policy (`RelaxationRecovery`): with socp, a dispatch whose
+            // AC power flow is not its own state is solved again under the linearized voltage ceiling.
+            var spent = (iterations: 0, seconds: 0.0)
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { ceiling in
+                var under = setup
+                under.ceiling = ceiling
+                let d = try dispatchPeriod(under, options: problem.options, control: control, aggregate: aggregate)
+                spent.iterations += d.solution.iterations
+                spent.seconds += d.solution.solveSeconds
+                return d
+            }, point: { d in
+                d.solution.status.hasSolution ? RelaxationRecovery.Point(x: d.solution.x, flow: d.flow, injections: d.injections) : nil
+            })
+            setup.ceiling = outcome.ceiling
+            recoverySolves += outcome.recoverySolves
+            let dispatch = outcome.value
             let built = dispatch.built
             let solution = dispatch.solution
-            iterations += solution.iterations
-            solveSeconds += solution.solveSeconds
+            iterations += spent.iterations
+            solveSeconds += spent.seconds
             if solution.status == .interrupted {
                 result.status = .interrupted
                 result.message = "interrupted by the progress observer in period \(t)"
@@ -95,7 +113,9 @@ enum SocialOptimum {
                 // Infeasible, or the solver could not tell: find the limit that cannot be met.
                 if let finding = try SocialOptimumDiagnosis.diagnose(setup, control: control) {
                     result.status = .infeasible
-                    result.message = periods > 1 ? "period \(t): \(finding.message)" : finding.message
+                    let message = setup.ceiling == nil ? finding.message
+                        : "the SOC relaxation is not exact here and no AC-feasible dispatch was found under the linearized voltage ceiling: " + finding.message
+                    result.message = periods > 1 ? "period \(t): \(message)" : message
                     result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
                     result.iterations = iterations + finding.iterations
                     result.solveSeconds = solveSeconds
@@ -150,14 +170,21 @@ enum SocialOptimum {
             socialCost.append(finite(totalFlex + gridPart))
             losses.append(finite(state.totalLossKW))
 
-            if model == .socp {
-                let reference = feeder.pu(setup.referenceKVA)
-                let scale = reference > 0 ? reference * reference : 1
-                var worst = 0.0
-                for gap in state.relaxationGapPu { worst = max(worst, gap) }
-                gapMax = max(gapMax, finite(worst / scale))
-            }
-            if verify {
+            if let check = outcome.check {
+                // socp: the policy ran the AC power flow already.
+                gapMax = max(gapMax, check.relaxationGap)
+                acError = max(acError, check.voltageErrorPu)
+                acViolation = max(acViolation, check.violationPu)
+                acMin = min(acMin, check.minPu)
+                acMax = max(acMax, check.maxPu)
+                for bus in 0..<n { vAcPu[bus * periods + t] = finite(check.powerFlow.vPu[bus]) }
+                if !check.powerFlow.converged { messages.append("period \(t): the AC power flow did not converge (\(check.powerFlow.message))") }
+                if !check.exact {
+                    exact = false
+                    status = .relaxationInexact
+                    messages.append("period \(t): the SOC relaxation is not exact (\(rounded(state.totalLossKW - check.powerFlow.totalLossKW)) kW of phantom losses; AC voltages \(rounded(check.minPu))…\(rounded(check.maxPu)) pu against [\(describeNumber(feeder.vMin)), \(describeNumber(feeder.vMax))]) and no AC-feasible dispatch was recovered")
+                }
+            } else if verify {
                 let (ac, error) = flow.verifyWithPowerFlow(x: x, injections: dispatch.injections)
                 acError = max(acError, finite(error))
                 if !ac.converged { messages.append("period \(t): the AC power flow did not converge (\(ac.message))") }
@@ -180,11 +207,18 @@ enum SocialOptimum {
         prosumers.addColumn("flexCost", flexCost)
         prosumers.addColumn("payment", payment)
         prosumers.addColumn("cost", cost)
-        let (buses, lines) = networkColumns.tables(network)
+        let (buses, lines) = networkColumns.tables(network, vAcPu: model == .socp ? vAcPu : nil)
         result.tables = [("prosumers", prosumers), ("buses", buses), ("lines", lines)]
         var quality: [(String, Double)] = [("primalResidual", primalResidual), ("dualResidual", dualResidual)]
-        if model == .socp { quality.append(("relaxationGapMax", gapMax)) }
-        if verify { quality.append(("acVoltageErrorMaxPu", acError)) }
+        if model == .socp {
+            quality.append(("relaxationGapMax", gapMax))
+            quality.append(("relaxationExact", exact ? 1 : 0))
+            quality.append(("recoverySolves", Double(recoverySolves)))
+        }
+        if verify || model == .socp { quality.append(("acVoltageErrorMaxPu", acError)) }
+        if model == .socp && acMin.isFinite {
+            quality += [("acVoltageMinPu", acMin), ("acVoltageMaxPu", acMax), ("acVoltageViolationMaxPu", acViolation)]
+        }
         quality.append(("priceDecompositionError", decompositionError))
         result.quality = quality
         _ = control.report(#"{"event":"done","mechanism":"social_optimum","iterations":\#(iterations)}"#)
@@ -282,6 +316,8 @@ enum SocialOptimum {
     }
 
     static func finite(_ v: Double) -> Double { v.isFinite ? v : 0 }
+
+    static func rounded(_ v: Double) -> String { describeNumber((v * 1e4).rounded() / 1e4) }
 }
 
 /// A period's solved problem: where the network sits in it, and every prosumer's flex (kW).
@@ -307,6 +343,18 @@ struct PeriodSetup {
     let priceScale: Double
     /// The feeder's total apparent demand, kVA (S_ref of `relaxationGapMax`).
     let referenceKVA: Double
+    /// The SOC model's linearized voltage ceiling, set by the relaxation-exactness policy.
+    var ceiling: VoltageCeiling?
+
+    /// The branch-flow options of every problem of this period (`limits` false: without the
+    /// voltage and thermal limits).
+    func branchFlowOptions(limits: Bool = true) -> BranchFlowOptions {
+        var options = BranchFlowOptions()
+        options.voltageLimits = limits
+        options.thermalLimits = limits
+        options.voltageCeiling = ceiling
+        return options
+    }
 
     init(problem: Problem, grid: GridTariff, feeder: Feeder, model: NetworkModel, period: Int) {
         self.problem = problem
@@ -380,10 +428,7 @@ struct PeriodSetup {
             reactive[bus].constant -= who.qLoadKVAr[t]
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        var options = BranchFlowOptions()
-        options.voltageLimits = limits
-        options.thermalLimits = limits
-        let flow = feeder.addModel(model, to: &builder, injections: injections, options: options)
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: branchFlowOptions(limits: limits))
 
         addSubstationCost(to: &builder, flow: flow, weight: costWeight)
         return Assembled(builder: builder, flexVariables: flexVariables, injections: injections, flow: flow)

@@ -205,7 +205,7 @@ extension PeriodSetup {
             reactive[bus].constant -= who.qLoadKVAr[t]
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        let flow = feeder.addModel(model, to: &builder, injections: injections)
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: branchFlowOptions())
         addSubstationCost(to: &builder, flow: flow, weight: 1)
         return Assembled(builder: builder, flexVariables: [], injections: injections, flow: flow)
     }

@@ -55,6 +55,8 @@ enum TwoLayerVoltage {
         /// False when branch-and-bound stopped (limit, interruption) before any integer-feasible
         /// point: `solution.x` is then no market outcome.
         var hasPoint = true
+        /// The per-bus injections of the problem solved (for the AC check).
+        var injections = BusInjections()
     }
 
     static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
@@ -80,6 +82,7 @@ enum TwoLayerVoltage {
         func worst(_ name: String, _ value: Double) { quality[name] = max(quality[name] ?? 0, finite(value)) }
         var acMin = Double.infinity, acMax = -Double.infinity
         var iterations = 0, solveSeconds = 0.0, binaries = 0, nodes = 0, convexCount = 0, pieceCount = 0
+        var exact = true, recoverySolves = 0
         var messages: [String] = []
 
         for t in 0..<periods {
@@ -94,17 +97,38 @@ enum TwoLayerVoltage {
                 result.message = "interrupted by the progress observer after the best-response tables"
                 return result
             }
-            let upper: Upper
-            switch algorithm {
-            case "centralized": upper = try enumerate(instance, setup: setup, options: problem.options, control: control)
-            default: upper = try solveUpper(instance, setup: setup, allDisjunctive: algorithm == "misocp",
-                                            options: problem.options, control: control)
-            }
+            // The relaxation-exactness policy (`RelaxationRecovery`): an upper layer whose AC power
+            // flow is not its own state is solved again under the linearized voltage ceiling.
+            var spent = (iterations: 0, seconds: 0.0, binaries: 0, nodes: 0)
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { ceiling in
+                var under = setup
+                under.ceiling = ceiling
+                let upper = algorithm == "centralized"
+                    ? try enumerate(instance, setup: under, options: problem.options, control: control)
+                    : try solveUpper(instance, setup: under, allDisjunctive: algorithm == "misocp",
+                                     options: problem.options, control: control)
+                spent.iterations += upper.solution.iterations
+                spent.seconds += upper.solution.solveSeconds
+                spent.binaries += upper.binaries
+                spent.nodes += upper.nodes
+                return upper
+            }, point: { upper in
+                upper.solution.status.hasSolution && upper.hasPoint
+                    ? RelaxationRecovery.Point(x: upper.solution.x, flow: upper.flow, injections: upper.injections) : nil
+            })
+            let upper = outcome.value
             let solution = upper.solution
-            iterations += solution.iterations
-            solveSeconds += solution.solveSeconds
-            binaries += upper.binaries
-            nodes += upper.nodes
+            iterations += spent.iterations
+            solveSeconds += spent.seconds
+            binaries += spent.binaries
+            nodes += spent.nodes
+            recoverySolves += outcome.recoverySolves
+            if outcome.check.map({ !$0.exact }) ?? false {
+                exact = false
+                if result.status == .solved || result.status == .solvedInaccurate { result.status = .relaxationInexact }
+                let check = outcome.check!
+                messages.append("period \(t): the SOC relaxation is not exact (AC voltages \(SocialOptimum.rounded(check.minPu))…\(SocialOptimum.rounded(check.maxPu)) pu against [\(describeNumber(feeder.vMin)), \(describeNumber(feeder.vMax))], relaxation gap \(SocialOptimum.rounded(check.relaxationGap))) and no AC-feasible point was recovered")
+            }
             if solution.status == .interrupted {
                 result.status = .interrupted
                 result.message = "interrupted by the progress observer in period \(t)"
@@ -113,7 +137,9 @@ enum TwoLayerVoltage {
             guard solution.status.hasSolution || solution.status == .iterationLimit || solution.status == .timeLimit else {
                 result.status = solution.status == .primalInfeasible ? .infeasible : .numericalError
                 let range = upperPriceRange(problem, grid: grid, period: t)
-                result.message = (periods > 1 ? "period \(t): " : "") + (solution.status == .primalInfeasible
+                let ceilingNote = outcome.ceiling == nil ? ""
+                    : "the SOC relaxation is not exact here, and under the linearized voltage ceiling (which keeps it exact) "
+                result.message = (periods > 1 ? "period \(t): " : "") + ceilingNote + (solution.status == .primalInfeasible
                     ? "no upper prices in [\(describeNumber(range.lowerBound)), \(describeNumber(range.upperBound))] keep every voltage and line within its limits"
                     : "the upper-layer solve ended with \(solution.status.rawValue): \(solution.message)")
                 result.iterations = iterations
@@ -240,6 +266,9 @@ enum TwoLayerVoltage {
         result.tables = [("prosumers", prosumers), ("communities", communities), ("buses", buses), ("lines", lines)]
         var names = ["primalResidual", "dualResidual", "equilibriumResidual", "embeddingErrorMax", "optimalityGap"]
         if model == .socp { names.append("relaxationGapMax") }
+        quality["relaxationExact"] = exact ? 1 : 0
+        quality["recoverySolves"] = Double(recoverySolves)
+        names += ["relaxationExact", "recoverySolves"]
         if verify { names += ["acVoltageErrorMaxPu", "acVoltageViolationMaxPu"] }
         result.quality = names.map { ($0, quality[$0] ?? 0) }
         if verify && acMin.isFinite { result.quality += [("acVoltageMinPu", acMin), ("acVoltageMaxPu", acMax)] }
@@ -435,6 +464,7 @@ enum TwoLayerVoltage {
                           hasPoint: search.hasIncumbent)
         }
         upper.injectionKW = assembled.communityInjectionKW.map { finite($0.value(at: upper.solution.x)) }
+        upper.injections = assembled.injections
         return upper
     }
 
@@ -483,7 +513,8 @@ enum TwoLayerVoltage {
                 bestCost = cost
                 best = Upper(solution: solution, built: built, flow: assembled.flow,
                              injectionKW: assembled.communityInjectionKW.map { finite($0.value(at: solution.x)) },
-                             routes: instance.segments.map { $0.count > 1 ? .misocp : .convex })
+                             routes: instance.segments.map { $0.count > 1 ? .misocp : .convex },
+                             injections: assembled.injections)
             } else if best == nil && !solution.status.hasSolution && solution.status != .primalInfeasible {
                 best = Upper(solution: solution, built: built, flow: assembled.flow, injectionKW: [], routes: [])
             }

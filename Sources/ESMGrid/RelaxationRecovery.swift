@@ -1,0 +1,149 @@
+import ESMSolver
+
+/// The relaxation-exactness policy of every mechanism that clears over the SOC branch-flow model:
+/// no answer is called solved unless the AC power flow of its injections is the relaxation's state
+/// and meets the voltage limits.
+///
+/// 1. Solve the relaxation as posed and check it (`BranchFlowModel.exactness`): the AC power flow
+///    of the cleared injections must converge, agree with the relaxation's voltages and keep every
+///    bus within [vMin, vMax], each to `tolerancePu`. Exact: done, nothing changes.
+/// 2. Otherwise (phantom losses, typically under reverse flow against an upper voltage limit)
+///    solve again with the linearized voltage ceiling v̂ ≤ vMax² (`VoltageCeiling.swift`): on a
+///    radial feeder v ≤ v̂ at every point, and the ceiling makes the relaxation exact when the
+///    objective rewards less loss (Gan, Li, Topcu, Low 2015). If that problem has no solution,
+///    no AC-feasible point was found: the caller reports `infeasible` and diagnoses it under the
+///    same ceiling (`Outcome.ceiling`).
+/// 3. The ceiling is conservative by v̂ − v_AC (second order in the currents). Loosen it bus by
+///    bus by that amount measured at the last answer, δ_j = v̂_j − v_AC,j², and solve again while the
+///    answer stays exact and AC-feasible and the allowances still move: each step's constraint is
+///    the AC limit linearized around the previous point, and the answers approach the AC limit
+///    from inside (more export, larger δ, so v_AC stays below vMax²). The last exact answer is
+///    reported.
+///
+/// An answer that stays inexact after step 2 (e.g. a negative import price rewards burning power in
+/// phantom losses) is returned with `exact == false`: the caller must not call it solved.
+///
+/// Generic over what one solve returns (`T`): the caller supplies `solve(ceiling)` and reads the
+/// point back with `point(_:)` (nil when that solve has no solution).
+public struct RelaxationRecovery: Sendable {
+    /// The AC check's tolerance on voltages, pu.
+    public var tolerancePu = 1e-6
+    /// Solves with a loosened ceiling (step 3) at most.
+    public var maxRefinements = 12
+    /// Stop refining when no allowance moves by more than this, pu².
+    public var allowanceStepPu2 = 1e-9
+    /// S_ref of the relative relaxation gap (the feeder's total apparent demand, kVA).
+    public var referenceKVA: Double
+
+    public init(referenceKVA: Double) { self.referenceKVA = referenceKVA }
+
+    /// What one solve returned, for the check.
+    public struct Point {
+        public var x: [Double]
+        public var flow: BranchFlowModel
+        public var injections: BusInjections
+
+        public init(x: [Double], flow: BranchFlowModel, injections: BusInjections) {
+            self.x = x
+            self.flow = flow
+            self.injections = injections
+        }
+    }
+
+    public struct Outcome<T> {
+        /// The solve to report.
+        public var value: T
+        /// The ceiling it was solved under (nil: the relaxation as posed).
+        public var ceiling: VoltageCeiling?
+        /// Its check; nil when it has no point (then `ceiling` non-nil means: no AC-feasible
+        /// point found under the ceiling).
+        public var check: ExactnessCheck?
+        /// Solves beyond the first.
+        public var recoverySolves: Int
+        public var exact: Bool { check?.exact ?? false }
+    }
+
+    public func run<T>(solve: (VoltageCeiling?) throws -> T, point: (T) -> Point?) rethrows -> Outcome<T> {
+        let first = try solve(nil)
+        guard let p = point(first), p.flow.model == .socp else {
+            return Outcome(value: first, ceiling: nil, check: nil, recoverySolves: 0)
+        }
+        let check = p.flow.exactness(x: p.x, injections: p.injections, referenceKVA: referenceKVA, tolerancePu: tolerancePu)
+        if check.exact { return Outcome(value: first, ceiling: nil, check: check, recoverySolves: 0) }
+
+        var ceiling = VoltageCeiling()
+        var solves = 0
+        var best: Outcome<T>?
+        while solves <= maxRefinements {
+            let attempt = try solve(ceiling)
+            solves += 1
+            guard let q = point(attempt) else {
+                if let best { break }
+                return Outcome(value: attempt, ceiling: ceiling, check: nil, recoverySolves: solves)
+            }
+            let c = q.flow.exactness(x: q.x, injections: q.injections, referenceKVA: referenceKVA, tolerancePu: tolerancePu)
+            guard c.exact else {
+                if let best { break }
+                return Outcome(value: attempt, ceiling: ceiling, check: c, recoverySolves: solves)
+            }
+            best = Outcome(value: attempt, ceiling: ceiling, check: c, recoverySolves: solves)
+            // Loosen by what the ceiling overstates the AC voltages at this point.
+            let vHat = q.flow.linearizedVoltagePu2(x: q.x)
+            var next = ceiling, moved = 0.0
+            next.allowancePu2 = (0..<q.flow.feeder.busCount).map { bus in
+                let ac = c.powerFlow.vPu[bus]
+                return Feeder.finite(max(vHat[bus] - ac * ac, 0))
+            }
+            for bus in next.allowancePu2.indices { moved = max(moved, abs(next.allowancePu2[bus] - ceiling.allowance(bus))) }
+            if moved <= allowanceStepPu2 { break }
+            ceiling = next
+        }
+        if var best {
+            best.recoverySolves = solves
+            return best
+        }
+        return Outcome(value: first, ceiling: nil, check: check, recoverySolves: solves)
+    }
+}
+
+/// How a solved branch-flow model compares with the AC power flow of its own injections.
+public struct ExactnessCheck: Sendable {
+    public var powerFlow: PowerFlowResult
+    /// max |V − V_AC| over buses, pu.
+    public var voltageErrorPu: Double
+    /// Largest excursion of the AC voltages beyond [vMin, vMax] (buses but the substation), pu;
+    /// 0 when within.
+    public var violationPu: Double
+    /// max (v_par ℓ − P² − Q²) / S_ref² over branches (S_ref in pu; 1 when zero).
+    public var relaxationGap: Double
+    /// The AC power flow converged, agrees with the model's voltages and meets the limits.
+    public var exact: Bool
+    /// Lowest and highest AC voltage over the buses but the substation (its voltage when alone).
+    public var minPu: Double
+    public var maxPu: Double
+}
+
+extension BranchFlowModel {
+    /// Runs the AC power flow of the injections at `x` and compares it with the model's state.
+    public func exactness(x: [Double], injections: BusInjections, referenceKVA: Double,
+                          tolerancePu: Double = 1e-6) -> ExactnessCheck {
+        let (ac, error) = verifyWithPowerFlow(x: x, injections: injections)
+        let f = feeder
+        var violation = 0.0
+        var low = Double.infinity, high = -Double.infinity
+        for bus in 0..<f.busCount where bus != f.root {
+            let v = ac.vPu[bus]
+            low = min(low, v)
+            high = max(high, v)
+            violation = max(violation, f.vMin - v, v - f.vMax)
+        }
+        if !low.isFinite { low = ac.vPu.first ?? 0; high = low }
+        let reference = f.pu(referenceKVA)
+        let scale = reference > 0 ? reference * reference : 1
+        let gap = (solution(x: x).relaxationGapPu.max() ?? 0) / scale
+        let exact = ac.converged && error <= tolerancePu && violation <= tolerancePu
+        return ExactnessCheck(powerFlow: ac, voltageErrorPu: Feeder.finite(error), violationPu: Feeder.finite(max(violation, 0)),
+                              relaxationGap: Feeder.finite(max(gap, 0)), exact: exact,
+                              minPu: Feeder.finite(low), maxPu: Feeder.finite(high))
+    }
+}

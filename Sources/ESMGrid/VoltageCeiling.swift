@@ -1,0 +1,112 @@
+import ESMSolver
+
+/// The linearized (LinDistFlow) voltage ceiling of the SOC branch-flow model: the recovery's tool
+/// when the relaxation is not exact (`RelaxationRecovery.swift`).
+///
+/// With r, x ≥ 0 the LinDistFlow voltages v̂ of the same injections bound the branch-flow voltages
+/// from above at every point of the relaxation, v ≤ v̂ (Gan, Li, Topcu and Low, "Exact convex
+/// relaxation of optimal power flow in radial networks", IEEE TAC 2015, Lemma 1), and constraining
+/// v̂_j ≤ vMax² makes the relaxation exact when the objective rewards less loss (their Theorem 1,
+/// under a mild condition on the impedances). The ceiling is conservative by v̂ − v, so the recovery
+/// loosens it by an allowance δ_j per bus, learnt from the AC power flow of the previous answer.
+///
+/// v̂ is written through the state of the SOC model itself, so the caller's injections appear in
+/// the balance rows only (the balance duals stay the buses' marginal costs):
+///
+///   LP_j = r_j ℓ_j + Σ_{k child of j} LP_k,   LQ_j = x_j ℓ_j + Σ_k LQ_k   (losses of branch j and below)
+///   D_j  = D_par(j) + 2 (r_j LP_j + x_j LQ_j) − (r_j² + x_j²) ℓ_j,  D_root = 0   (D_j = v̂_j − v_j)
+///   v_j + D_j ≤ vMax² + δ_j                                           (every bus but the substation)
+///
+/// since the lossless flow is P̂_j = P_j − LP_j (the capacitor term b_j v_j is the same in both).
+/// Per unit throughout; LP, LQ and D are of the order of the losses.
+public struct VoltageCeiling: Sendable, Equatable {
+    /// Per bus, what the ceiling allows above vMax², pu² (empty or shorter: 0).
+    public var allowancePu2: [Double]
+
+    /// The ceiling v̂ ≤ vMax² itself, no allowance.
+    public init(allowancePu2: [Double] = []) { self.allowancePu2 = allowancePu2 }
+
+    public func allowance(_ bus: Int) -> Double {
+        bus < allowancePu2.count && allowancePu2[bus].isFinite ? max(allowancePu2[bus], 0) : 0
+    }
+}
+
+/// Where the ceiling's variables and rows are (`BranchFlowModel.ceiling`).
+public struct VoltageCeilingRows: Sendable {
+    /// The buses that carry the rows, in row order (every bus but the substation).
+    public let buses: [Int]
+    /// Variable index per bus (-1 at the substation): LP, LQ and D = v̂ − v.
+    public let lossP: [Int]
+    public let lossQ: [Int]
+    public let drift: [Int]
+    /// Rows, one per entry of `buses`, in that order.
+    public let lossPRows: ConstraintGroup
+    public let lossQRows: ConstraintGroup
+    public let driftRows: ConstraintGroup
+    /// `v_j + D_j ≤ vMax² + δ_j`; nil when the formulation's voltage limits are off (the caller,
+    /// e.g. an infeasibility diagnosis, writes its own).
+    public let limits: ConstraintGroup?
+}
+
+extension Feeder {
+    /// Adds the ceiling's variables and rows over the SOC model's `p`, `q`, `v`, `l`.
+    func addVoltageCeiling(_ ceiling: VoltageCeiling, to builder: inout ConicBuilder, l: [Int], v: [Int],
+                           options: BranchFlowOptions) -> VoltageCeilingRows {
+        let name = options.namePrefix
+        let buses = order.filter { parent[$0] >= 0 }
+        let lpBlock = builder.addVariables(name + "ceiling LP", count: buses.count)
+        let lqBlock = builder.addVariables(name + "ceiling LQ", count: buses.count)
+        let dBlock = builder.addVariables(name + "ceiling v̂ − v", count: buses.count)
+        var lossP = [Int](repeating: -1, count: busCount), lossQ = lossP, drift = lossP
+        for (i, bus) in buses.enumerated() {
+            lossP[bus] = lpBlock[i]
+            lossQ[bus] = lqBlock[i]
+            drift[bus] = dBlock[i]
+        }
+        let lpRows = builder.addGroup(name + "ceiling subtree losses P", .zero)
+        let lqRows = builder.addGroup(name + "ceiling subtree losses Q", .zero)
+        let dRows = builder.addGroup(name + "ceiling v̂ − v", .zero)
+        for bus in buses {
+            var ep = LinearExpression.variable(lossP[bus])
+            var eq = LinearExpression.variable(lossQ[bus])
+            var ed = LinearExpression.variable(drift[bus])
+            if l[bus] >= 0 {
+                if r[bus] != 0 { ep.add(l[bus], -r[bus]) }
+                if x[bus] != 0 { eq.add(l[bus], -x[bus]) }
+                ed.add(l[bus], r[bus] * r[bus] + x[bus] * x[bus])
+            }
+            for child in children(of: bus) {
+                ep.add(lossP[child], -1)
+                eq.add(lossQ[child], -1)
+            }
+            if parent[bus] != root { ed.add(drift[parent[bus]], -1) }
+            if r[bus] != 0 { ed.add(lossP[bus], -2 * r[bus]) }
+            if x[bus] != 0 { ed.add(lossQ[bus], -2 * x[bus]) }
+            builder.addRow(lpRows, ep)
+            builder.addRow(lqRows, eq)
+            builder.addRow(dRows, ed)
+        }
+        var limits: ConstraintGroup?
+        if options.voltageLimits {
+            let g = builder.addGroup(name + "linearized voltage ceiling", .nonnegative)
+            for bus in buses {
+                builder.addLessEqual(g, LinearExpression([LinearTerm(v[bus], 1), LinearTerm(drift[bus], 1)]),
+                                     vMax * vMax + ceiling.allowance(bus))
+            }
+            limits = g
+        }
+        return VoltageCeilingRows(buses: buses, lossP: lossP, lossQ: lossQ, drift: drift,
+                                  lossPRows: lpRows, lossQRows: lqRows, driftRows: dRows, limits: limits)
+    }
+}
+
+extension BranchFlowModel {
+    /// The LinDistFlow squared voltage v̂ = v + D of every bus at `x` (the SOC voltages where the
+    /// model has no ceiling), pu².
+    public func linearizedVoltagePu2(x: [Double]) -> [Double] {
+        func value(_ i: Int) -> Double { i >= 0 && i < x.count && x[i].isFinite ? x[i] : 0 }
+        return (0..<feeder.busCount).map { bus in
+            value(v[bus]) + (ceiling.map { value($0.drift[bus]) } ?? 0)
+        }
+    }
+}
