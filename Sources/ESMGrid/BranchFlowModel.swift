@@ -222,7 +222,9 @@ extension Feeder {
             let v0 = vSubstation
             for bus in 0..<n {
                 let lo = bus == root ? min(vMin, v0) : vMin
-                let hi = bus == root ? max(vMax, v0) : vMax
+                // An elastic voltage ceiling (`VoltageCeiling`) takes over the upper limit.
+                let elastic = model == .socp && options.voltageCeiling?.elasticWeight != nil
+                let hi = bus == root ? max(vMax, v0) : elastic ? 2 * vMax : vMax
                 builder.addGreaterEqual(g, .variable(v[bus]), lo * lo)
                 builder.addLessEqual(g, .variable(v[bus]), hi * hi)
             }

@@ -60,6 +60,10 @@ public struct RelaxationRecovery: Sendable {
         public var check: ExactnessCheck?
         /// Solves beyond the first.
         public var recoverySolves: Int
+        /// No AC-feasible point was found: `value` is the least-violation answer under the elastic
+        /// `ceiling`, and `check` its AC power flow (the caller answers infeasible, naming the bus
+        /// of `check.worstBus`).
+        public var noFeasiblePoint = false
         public var exact: Bool { check?.exact ?? false }
     }
 
@@ -68,41 +72,90 @@ public struct RelaxationRecovery: Sendable {
         guard let p = point(first), p.flow.model == .socp else {
             return Outcome(value: first, ceiling: nil, check: nil, recoverySolves: 0)
         }
-        let check = p.flow.exactness(x: p.x, injections: p.injections, referenceKVA: referenceKVA, tolerancePu: tolerancePu)
+        let check = exactness(p)
         if check.exact { return Outcome(value: first, ceiling: nil, check: check, recoverySolves: 0) }
 
-        var ceiling = VoltageCeiling()
         var solves = 0
-        var best: Outcome<T>?
-        while solves <= maxRefinements {
-            let attempt = try solve(ceiling)
+        var ceiling = VoltageCeiling()
+        var attempt = try solve(ceiling)
+        solves += 1
+        if point(attempt).map({ exactness($0).exact }) != true {
+            // The ceiling overstates the voltages: find an AC-feasible start by least violation.
+            let search = try leastViolation(solve: solve, point: point, solves: &solves)
+            guard let start = search.start else {
+                guard let (value, elastic, c) = search.last else {
+                    return Outcome(value: attempt, ceiling: ceiling, check: nil, recoverySolves: solves)
+                }
+                guard c.powerFlow.converged && c.violationPu <= tolerancePu else {
+                    return Outcome(value: value, ceiling: elastic, check: c, recoverySolves: solves, noFeasiblePoint: true)
+                }
+                // Within the voltage limits, yet not exact: the objective rewards losses (e.g. a
+                // negative import price), which no voltage ceiling cures. Report the relaxation.
+                return Outcome(value: first, ceiling: nil, check: check, recoverySolves: solves)
+            }
+            ceiling = start
+            attempt = try solve(ceiling)
             solves += 1
-            guard let q = point(attempt) else {
-                if let best { break }
-                return Outcome(value: attempt, ceiling: ceiling, check: nil, recoverySolves: solves)
-            }
-            let c = q.flow.exactness(x: q.x, injections: q.injections, referenceKVA: referenceKVA, tolerancePu: tolerancePu)
-            guard c.exact else {
-                if let best { break }
-                return Outcome(value: attempt, ceiling: ceiling, check: c, recoverySolves: solves)
-            }
+        }
+        var best: Outcome<T>?
+        while true {
+            guard let q = point(attempt) else { break }
+            let c = exactness(q)
+            guard c.exact else { break }
             best = Outcome(value: attempt, ceiling: ceiling, check: c, recoverySolves: solves)
-            // Loosen by what the ceiling overstates the AC voltages at this point.
-            let vHat = q.flow.linearizedVoltagePu2(x: q.x)
-            var next = ceiling, moved = 0.0
-            next.allowancePu2 = (0..<q.flow.feeder.busCount).map { bus in
-                let ac = c.powerFlow.vPu[bus]
-                return Feeder.finite(max(vHat[bus] - ac * ac, 0))
-            }
-            for bus in next.allowancePu2.indices { moved = max(moved, abs(next.allowancePu2[bus] - ceiling.allowance(bus))) }
-            if moved <= allowanceStepPu2 { break }
-            ceiling = next
+            let next = loosened(ceiling, at: q, check: c)
+            if next.moved <= allowanceStepPu2 || solves > maxRefinements { break }
+            ceiling = next.ceiling
+            attempt = try solve(ceiling)
+            solves += 1
         }
         if var best {
             best.recoverySolves = solves
             return best
         }
+        // A start was found but the hard ceiling lost it (solver accuracy): report the relaxation.
         return Outcome(value: first, ceiling: nil, check: check, recoverySolves: solves)
+    }
+
+    /// Weight of the elastic ceiling's violation (pu²) in the scaled objective: the cost of a
+    /// market is of order one per unit, so this puts the voltage far ahead of it.
+    public static let elasticWeight = 1e4
+
+    /// Elastic ceilings, loosened by the measured v̂ − v_AC after each solve, until the AC power
+    /// flow of an answer meets the limits (`start`: the hard ceiling that keeps it feasible) or the
+    /// allowances stop moving (`last`: the least-violation answer, its ceiling and check).
+    private func leastViolation<T>(solve: (VoltageCeiling?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows
+        -> (start: VoltageCeiling?, last: (T, VoltageCeiling, ExactnessCheck)?) {
+        var elastic = VoltageCeiling(elasticWeight: Self.elasticWeight)
+        var last: (T, VoltageCeiling, ExactnessCheck)?
+        while solves <= maxRefinements {
+            let value = try solve(elastic)
+            solves += 1
+            guard let q = point(value) else { break }
+            let c = exactness(q)
+            last = (value, elastic, c)
+            let next = loosened(elastic, at: q, check: c)
+            if c.exact { return (VoltageCeiling(allowancePu2: next.ceiling.allowancePu2), last) }
+            if !c.powerFlow.converged || next.moved <= allowanceStepPu2 { break }
+            elastic = next.ceiling
+        }
+        return (nil, last)
+    }
+
+    private func exactness(_ q: Point) -> ExactnessCheck {
+        q.flow.exactness(x: q.x, injections: q.injections, referenceKVA: referenceKVA, tolerancePu: tolerancePu)
+    }
+
+    /// The ceiling's allowance set to what it overstates the AC voltages at `q`: δ_j = v̂_j − v_AC,j².
+    private func loosened(_ ceiling: VoltageCeiling, at q: Point, check: ExactnessCheck) -> (ceiling: VoltageCeiling, moved: Double) {
+        let vHat = q.flow.linearizedVoltagePu2(x: q.x)
+        var next = ceiling, moved = 0.0
+        next.allowancePu2 = (0..<q.flow.feeder.busCount).map { bus in
+            let ac = check.powerFlow.vPu[bus]
+            return Feeder.finite(max(vHat[bus] - ac * ac, 0))
+        }
+        for bus in next.allowancePu2.indices { moved = max(moved, abs(next.allowancePu2[bus] - ceiling.allowance(bus))) }
+        return (next, moved)
     }
 }
 
@@ -121,6 +174,10 @@ public struct ExactnessCheck: Sendable {
     /// Lowest and highest AC voltage over the buses but the substation (its voltage when alone).
     public var minPu: Double
     public var maxPu: Double
+    /// The bus of the largest excursion beyond the limits (-1 when within), and whether it is above
+    /// vMax.
+    public var worstBus: Int
+    public var worstIsHigh: Bool
 }
 
 extension BranchFlowModel {
@@ -129,13 +186,14 @@ extension BranchFlowModel {
                           tolerancePu: Double = 1e-6) -> ExactnessCheck {
         let (ac, error) = verifyWithPowerFlow(x: x, injections: injections)
         let f = feeder
-        var violation = 0.0
+        var violation = 0.0, worstBus = -1, worstIsHigh = false
         var low = Double.infinity, high = -Double.infinity
         for bus in 0..<f.busCount where bus != f.root {
             let v = ac.vPu[bus]
             low = min(low, v)
             high = max(high, v)
-            violation = max(violation, f.vMin - v, v - f.vMax)
+            if v - f.vMax > violation { violation = v - f.vMax; worstBus = bus; worstIsHigh = true }
+            if f.vMin - v > violation { violation = f.vMin - v; worstBus = bus; worstIsHigh = false }
         }
         if !low.isFinite { low = ac.vPu.first ?? 0; high = low }
         let reference = f.pu(referenceKVA)
@@ -144,6 +202,7 @@ extension BranchFlowModel {
         let exact = ac.converged && error <= tolerancePu && violation <= tolerancePu
         return ExactnessCheck(powerFlow: ac, voltageErrorPu: Feeder.finite(error), violationPu: Feeder.finite(max(violation, 0)),
                               relaxationGap: Feeder.finite(max(gap, 0)), exact: exact,
-                              minPu: Feeder.finite(low), maxPu: Feeder.finite(high))
+                              minPu: Feeder.finite(low), maxPu: Feeder.finite(high),
+                              worstBus: worstBus, worstIsHigh: worstIsHigh)
     }
 }

@@ -23,8 +23,16 @@ public struct VoltageCeiling: Sendable, Equatable {
     /// Per bus, what the ceiling allows above vMax², pu² (empty or shorter: 0).
     public var allowancePu2: [Double]
 
+    /// Elastic ceiling: `v̂_j − s_j ≤ vMax² + δ_j` with s_j ≥ 0 costing `elasticWeight` per pu² in
+    /// the objective, and the hard upper limit on v lifted to (2 vMax)² — the least-violation
+    /// search of `RelaxationRecovery` when the ceiling leaves no feasible point. nil: hard ceiling.
+    public var elasticWeight: Double?
+
     /// The ceiling v̂ ≤ vMax² itself, no allowance.
-    public init(allowancePu2: [Double] = []) { self.allowancePu2 = allowancePu2 }
+    public init(allowancePu2: [Double] = [], elasticWeight: Double? = nil) {
+        self.allowancePu2 = allowancePu2
+        self.elasticWeight = elasticWeight
+    }
 
     public func allowance(_ bus: Int) -> Double {
         bus < allowancePu2.count && allowancePu2[bus].isFinite ? max(allowancePu2[bus], 0) : 0
@@ -88,10 +96,21 @@ extension Feeder {
         }
         var limits: ConstraintGroup?
         if options.voltageLimits {
+            var slack: VariableBlock?
+            if let weight = ceiling.elasticWeight {
+                let block = builder.addVariables(name + "ceiling violation", count: buses.count)
+                let signs = builder.addGroup(name + "ceiling violation ≥ 0", .nonnegative)
+                for i in 0..<buses.count {
+                    builder.addGreaterEqual(signs, .variable(block[i]), 0)
+                    builder.addLinearCost(block[i], weight)
+                }
+                slack = block
+            }
             let g = builder.addGroup(name + "linearized voltage ceiling", .nonnegative)
-            for bus in buses {
-                builder.addLessEqual(g, LinearExpression([LinearTerm(v[bus], 1), LinearTerm(drift[bus], 1)]),
-                                     vMax * vMax + ceiling.allowance(bus))
+            for (i, bus) in buses.enumerated() {
+                var e = LinearExpression([LinearTerm(v[bus], 1), LinearTerm(drift[bus], 1)])
+                if let slack { e.add(slack[i], -1) }
+                builder.addLessEqual(g, e, vMax * vMax + ceiling.allowance(bus))
             }
             limits = g
         }

@@ -109,6 +109,16 @@ enum SocialOptimum {
                 result.message = "interrupted by the progress observer in period \(t)"
                 return result
             }
+            if outcome.noFeasiblePoint, let check = outcome.check {
+                let finding = RelaxationPolicy.finding(check, network: network, feeder: feeder)
+                result.status = .infeasible
+                result.message = (periods > 1 ? "period \(t): " : "") + finding.message
+                result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                _ = control.report(#"{"event":"done","mechanism":"social_optimum","status":"infeasible"}"#)
+                return result
+            }
             if !solution.status.hasSolution && solution.status != .iterationLimit && solution.status != .timeLimit {
                 // Infeasible, or the solver could not tell: find the limit that cannot be met.
                 if let finding = try SocialOptimumDiagnosis.diagnose(setup, control: control) {
@@ -182,7 +192,7 @@ enum SocialOptimum {
                 if !check.exact {
                     exact = false
                     status = .relaxationInexact
-                    messages.append("period \(t): the SOC relaxation is not exact (\(rounded(state.totalLossKW - check.powerFlow.totalLossKW)) kW of phantom losses; AC voltages \(rounded(check.minPu))…\(rounded(check.maxPu)) pu against [\(describeNumber(feeder.vMin)), \(describeNumber(feeder.vMax))]) and no AC-feasible dispatch was recovered")
+                    messages.append("period \(t): " + RelaxationPolicy.inexact(check, state: state, feeder: feeder))
                 }
             } else if verify {
                 let (ac, error) = flow.verifyWithPowerFlow(x: x, injections: dispatch.injections)
@@ -316,8 +326,6 @@ enum SocialOptimum {
     }
 
     static func finite(_ v: Double) -> Double { v.isFinite ? v : 0 }
-
-    static func rounded(_ v: Double) -> String { describeNumber((v * 1e4).rounded() / 1e4) }
 }
 
 /// A period's solved problem: where the network sits in it, and every prosumer's flex (kW).

@@ -123,11 +123,19 @@ enum TwoLayerVoltage {
             binaries += spent.binaries
             nodes += spent.nodes
             recoverySolves += outcome.recoverySolves
-            if outcome.check.map({ !$0.exact }) ?? false {
+            if outcome.noFeasiblePoint, let check = outcome.check {
+                let finding = RelaxationPolicy.finding(check, network: network, feeder: feeder)
+                result.status = .infeasible
+                result.message = (periods > 1 ? "period \(t): " : "") + finding.message
+                result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                return result
+            }
+            if let check = outcome.check, !check.exact {
                 exact = false
                 if result.status == .solved || result.status == .solvedInaccurate { result.status = .relaxationInexact }
-                let check = outcome.check!
-                messages.append("period \(t): the SOC relaxation is not exact (AC voltages \(SocialOptimum.rounded(check.minPu))…\(SocialOptimum.rounded(check.maxPu)) pu against [\(describeNumber(feeder.vMin)), \(describeNumber(feeder.vMax))], relaxation gap \(SocialOptimum.rounded(check.relaxationGap))) and no AC-feasible point was recovered")
+                messages.append("period \(t): " + RelaxationPolicy.inexact(check, state: upper.flow.solution(x: upper.solution.x), feeder: feeder))
             }
             if solution.status == .interrupted {
                 result.status = .interrupted
