@@ -46,6 +46,10 @@ public struct BranchFlowOptions: Sendable {
     /// The SOC model's linearized voltage ceiling (`VoltageCeiling.swift`); nil for none. Ignored
     /// by LinDistFlow, whose voltages are the linearized ones.
     public var voltageCeiling: VoltageCeiling?
+    /// SOC model: objective weight per pu of apparent series loss |z_j|·ℓ_j (0: none). Makes the
+    /// relaxation exact where nothing else prices ℓ (reactive losses with free reactive power,
+    /// near-zero resistance); set by the relaxation-exactness policy (`RelaxationRecovery`).
+    public var lossPenalty = 0.0
 
     public init() {}
 }
@@ -222,9 +226,11 @@ extension Feeder {
             let v0 = vSubstation
             for bus in 0..<n {
                 let lo = bus == root ? min(vMin, v0) : vMin
-                // An elastic voltage ceiling (`VoltageCeiling`) takes over the upper limit.
-                let elastic = model == .socp && options.voltageCeiling?.elasticWeight != nil
-                let hi = bus == root ? max(vMax, v0) : elastic ? 2 * vMax : vMax
+                // The voltage ceiling (`VoltageCeiling`) takes over the upper limit: v ≤ v̂ makes
+                // v ≤ vMax² redundant, and a second copy of the binding row (the loosened
+                // ceiling meets vMax where the AC voltage does) would leave its dual undetermined.
+                let ceiling = model == .socp && options.voltageCeiling != nil
+                let hi = bus == root ? max(vMax, v0) : ceiling ? 2 * vMax : vMax
                 builder.addGreaterEqual(g, .variable(v[bus]), lo * lo)
                 builder.addLessEqual(g, .variable(v[bus]), hi * hi)
             }

@@ -10,25 +10,33 @@ import ESMSolver
 /// 2. Otherwise (phantom losses, typically under reverse flow against an upper voltage limit)
 ///    solve again with the linearized voltage ceiling v̂ ≤ vMax² (`VoltageCeiling.swift`): on a
 ///    radial feeder v ≤ v̂ at every point, and the ceiling makes the relaxation exact when the
-///    objective rewards less loss (Gan, Li, Topcu, Low 2015). If that problem has no solution,
-///    no AC-feasible point was found: the caller reports `infeasible` and diagnoses it under the
-///    same ceiling (`Outcome.ceiling`).
+///    objective rewards less loss (Gan, Li, Topcu, Low 2015).
 /// 3. The ceiling is conservative by v̂ − v_AC (second order in the currents). Loosen it bus by
 ///    bus by that amount measured at the last answer, δ_j = v̂_j − v_AC,j², and solve again while the
 ///    answer stays exact and AC-feasible and the allowances still move: each step's constraint is
-///    the AC limit linearized around the previous point, and the answers approach the AC limit
+///    the AC limit with the gap frozen at the previous point, and the answers approach the AC limit
 ///    from inside (more export, larger δ, so v_AC stays below vMax²). The last exact answer is
 ///    reported.
+/// 4. When the ceiling of step 2 leaves no feasible point (or an inexact one), search for an
+///    AC-feasible start by least violation: the elastic ceiling v̂ − s ≤ vMax² + δ, s ≥ 0 priced at
+///    `elasticWeight`, with δ loosened as in step 3 after each solve. The first answer whose AC
+///    power flow meets the limits starts step 3; if none does, `Outcome.noFeasiblePoint` with the
+///    closest answer and its AC power flow, whose worst bus the caller names (`infeasible`). This
+///    is a search, not a proof: the claim is "no AC-feasible point found".
 ///
-/// An answer that stays inexact after step 2 (e.g. a negative import price rewards burning power in
-/// phantom losses) is returned with `exact == false`: the caller must not call it solved.
+/// An answer inexact *within* the voltage limits has phantom losses that nothing prices (reactive
+/// losses while reactive power is free, near-zero resistances): it is solved again with a small
+/// penalty on the apparent series loss |z|ℓ (`lossPenalties`, at most 1 % of the price scale per
+/// kVA), the first exact answer kept. One that stays inexact (e.g. a negative import price rewards
+/// burning power in phantom losses) is returned with `exact == false`: the caller must not call it
+/// solved (status `relaxation_inexact`).
 ///
 /// Generic over what one solve returns (`T`): the caller supplies `solve(ceiling)` and reads the
 /// point back with `point(_:)` (nil when that solve has no solution).
 public struct RelaxationRecovery: Sendable {
     /// The AC check's tolerance on voltages, pu.
     public var tolerancePu = 1e-6
-    /// Solves with a loosened ceiling (step 3) at most.
+    /// Solves after the first, at most (steps 2–4 together; each is one convex solve).
     public var maxRefinements = 12
     /// Stop refining when no allowance moves by more than this, pu².
     public var allowanceStepPu2 = 1e-9
@@ -53,9 +61,9 @@ public struct RelaxationRecovery: Sendable {
     public struct Outcome<T> {
         /// The solve to report.
         public var value: T
-        /// The ceiling it was solved under (nil: the relaxation as posed).
-        public var ceiling: VoltageCeiling?
-        /// Its check; nil when it has no point (then `ceiling` non-nil means: no AC-feasible
+        /// How it was solved (nil: the relaxation as posed).
+        public var tightening: RelaxationTightening?
+        /// Its check; nil when it has no point (then `tightening` non-nil means: no AC-feasible
         /// point found under the ceiling).
         public var check: ExactnessCheck?
         /// Solves beyond the first.
@@ -67,34 +75,47 @@ public struct RelaxationRecovery: Sendable {
         public var exact: Bool { check?.exact ?? false }
     }
 
-    public func run<T>(solve: (VoltageCeiling?) throws -> T, point: (T) -> Point?) rethrows -> Outcome<T> {
+    public func run<T>(solve: (RelaxationTightening?) throws -> T, point: (T) -> Point?) rethrows -> Outcome<T> {
         let first = try solve(nil)
         guard let p = point(first), p.flow.model == .socp else {
-            return Outcome(value: first, ceiling: nil, check: nil, recoverySolves: 0)
+            return Outcome(value: first, tightening: nil, check: nil, recoverySolves: 0)
         }
         let check = exactness(p)
-        if check.exact { return Outcome(value: first, ceiling: nil, check: check, recoverySolves: 0) }
+        if check.exact { return Outcome(value: first, tightening: nil, check: check, recoverySolves: 0) }
 
         var solves = 0
+        if check.powerFlow.converged && check.violationPu <= tolerancePu {
+            // Within the limits: phantom losses that nothing prices (reactive losses with free
+            // reactive power, near-zero resistance, or a price that rewards losses). Price them.
+            for weight in Self.lossPenalties {
+                let tightening = RelaxationTightening(lossPenalty: weight)
+                let attempt = try solve(tightening)
+                solves += 1
+                guard let q = point(attempt) else { break }
+                let c = exactness(q)
+                if c.exact { return Outcome(value: attempt, tightening: tightening, check: c, recoverySolves: solves) }
+            }
+            return Outcome(value: first, tightening: nil, check: check, recoverySolves: solves)
+        }
         var ceiling = VoltageCeiling()
-        var attempt = try solve(ceiling)
+        var attempt = try solve(RelaxationTightening(ceiling: ceiling))
         solves += 1
         if point(attempt).map({ exactness($0).exact }) != true {
             // The ceiling overstates the voltages: find an AC-feasible start by least violation.
             let search = try leastViolation(solve: solve, point: point, solves: &solves)
             guard let start = search.start else {
                 guard let (value, elastic, c) = search.last else {
-                    return Outcome(value: attempt, ceiling: ceiling, check: nil, recoverySolves: solves)
+                    return Outcome(value: attempt, tightening: RelaxationTightening(ceiling: ceiling), check: nil, recoverySolves: solves)
                 }
                 guard c.powerFlow.converged && c.violationPu <= tolerancePu else {
-                    return Outcome(value: value, ceiling: elastic, check: c, recoverySolves: solves, noFeasiblePoint: true)
+                    return Outcome(value: value, tightening: RelaxationTightening(ceiling: elastic), check: c, recoverySolves: solves, noFeasiblePoint: true)
                 }
                 // Within the voltage limits, yet not exact: the objective rewards losses (e.g. a
                 // negative import price), which no voltage ceiling cures. Report the relaxation.
-                return Outcome(value: first, ceiling: nil, check: check, recoverySolves: solves)
+                return Outcome(value: first, tightening: nil, check: check, recoverySolves: solves)
             }
             ceiling = start
-            attempt = try solve(ceiling)
+            attempt = try solve(RelaxationTightening(ceiling: ceiling))
             solves += 1
         }
         var best: Outcome<T>?
@@ -102,11 +123,11 @@ public struct RelaxationRecovery: Sendable {
             guard let q = point(attempt) else { break }
             let c = exactness(q)
             guard c.exact else { break }
-            best = Outcome(value: attempt, ceiling: ceiling, check: c, recoverySolves: solves)
+            best = Outcome(value: attempt, tightening: RelaxationTightening(ceiling: ceiling), check: c, recoverySolves: solves)
             let next = loosened(ceiling, at: q, check: c)
             if next.moved <= allowanceStepPu2 || solves > maxRefinements { break }
             ceiling = next.ceiling
-            attempt = try solve(ceiling)
+            attempt = try solve(RelaxationTightening(ceiling: ceiling))
             solves += 1
         }
         if var best {
@@ -114,8 +135,13 @@ public struct RelaxationRecovery: Sendable {
             return best
         }
         // A start was found but the hard ceiling lost it (solver accuracy): report the relaxation.
-        return Outcome(value: first, ceiling: nil, check: check, recoverySolves: solves)
+        return Outcome(value: first, tightening: nil, check: check, recoverySolves: solves)
     }
+
+    /// Loss penalties tried, in turn, when an inexact answer is within the voltage limits: at most
+    /// 1 % of the price scale per kVA of series loss, so the answer stays an optimum of nearly the
+    /// same market; beyond that the answer is left inexact.
+    public static let lossPenalties = [1e-6, 1e-4, 1e-2]
 
     /// Weight of the elastic ceiling's violation (pu²) in the scaled objective: the cost of a
     /// market is of order one per unit, so this puts the voltage far ahead of it.
@@ -124,12 +150,12 @@ public struct RelaxationRecovery: Sendable {
     /// Elastic ceilings, loosened by the measured v̂ − v_AC after each solve, until the AC power
     /// flow of an answer meets the limits (`start`: the hard ceiling that keeps it feasible) or the
     /// allowances stop moving (`last`: the least-violation answer, its ceiling and check).
-    private func leastViolation<T>(solve: (VoltageCeiling?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows
+    private func leastViolation<T>(solve: (RelaxationTightening?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows
         -> (start: VoltageCeiling?, last: (T, VoltageCeiling, ExactnessCheck)?) {
         var elastic = VoltageCeiling(elasticWeight: Self.elasticWeight)
         var last: (T, VoltageCeiling, ExactnessCheck)?
         while solves <= maxRefinements {
-            let value = try solve(elastic)
+            let value = try solve(RelaxationTightening(ceiling: elastic))
             solves += 1
             guard let q = point(value) else { break }
             let c = exactness(q)
@@ -156,6 +182,24 @@ public struct RelaxationRecovery: Sendable {
         }
         for bus in next.allowancePu2.indices { moved = max(moved, abs(next.allowancePu2[bus] - ceiling.allowance(bus))) }
         return (next, moved)
+    }
+}
+
+/// What the recovery changes in the SOC model (`BranchFlowOptions.voltageCeiling`, `.lossPenalty`).
+public struct RelaxationTightening: Sendable, Equatable {
+    public var ceiling: VoltageCeiling?
+    /// Objective weight per pu of apparent series loss, in the caller's scaled objective (1 = the
+    /// price scale per kVA of base).
+    public var lossPenalty: Double
+
+    public init(ceiling: VoltageCeiling? = nil, lossPenalty: Double = 0) {
+        self.ceiling = ceiling
+        self.lossPenalty = lossPenalty
+    }
+
+    public func apply(to options: inout BranchFlowOptions) {
+        options.voltageCeiling = ceiling
+        options.lossPenalty = lossPenalty
     }
 }
 

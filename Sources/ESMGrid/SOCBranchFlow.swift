@@ -36,6 +36,9 @@ extension Feeder {
             ])
         }
         model.branchCones = cones
+        if options.lossPenalty > 0 && options.lossPenalty.isFinite {
+            for bus in lossy { builder.addLinearCost(l[bus], options.lossPenalty * (r[bus] * r[bus] + x[bus] * x[bus]).squareRoot()) }
+        }
         if let ceiling = options.voltageCeiling {
             model.ceiling = addVoltageCeiling(ceiling, to: &builder, l: l, v: v, options: options)
         }

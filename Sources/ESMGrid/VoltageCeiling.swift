@@ -18,14 +18,16 @@ import ESMSolver
 ///   v_j + D_j ≤ vMax² + δ_j                                           (every bus but the substation)
 ///
 /// since the lossless flow is P̂_j = P_j − LP_j (the capacitor term b_j v_j is the same in both).
-/// Per unit throughout; LP, LQ and D are of the order of the losses.
+/// Per unit throughout; LP, LQ and D are of the order of the losses. With a ceiling the model's own
+/// upper limit v ≤ vMax² is lifted to (2 vMax)² (`addBranchFlowCore`): the ceiling implies it up
+/// to the allowance, and the AC check of the recovery verifies the rest.
 public struct VoltageCeiling: Sendable, Equatable {
     /// Per bus, what the ceiling allows above vMax², pu² (empty or shorter: 0).
     public var allowancePu2: [Double]
 
     /// Elastic ceiling: `v̂_j − s_j ≤ vMax² + δ_j` with s_j ≥ 0 costing `elasticWeight` per pu² in
-    /// the objective, and the hard upper limit on v lifted to (2 vMax)² — the least-violation
-    /// search of `RelaxationRecovery` when the ceiling leaves no feasible point. nil: hard ceiling.
+    /// the objective — the least-violation search of `RelaxationRecovery` when the ceiling leaves
+    /// no feasible point. nil: hard ceiling.
     public var elasticWeight: Double?
 
     /// The ceiling v̂ ≤ vMax² itself, no allowance.

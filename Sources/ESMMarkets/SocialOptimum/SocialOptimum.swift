@@ -87,9 +87,9 @@ enum SocialOptimum {
             // The relaxation-exactness policy (`RelaxationRecovery`): with socp, a dispatch whose
             // AC power flow is not its own state is solved again under the linearized voltage ceiling.
             var spent = (iterations: 0, seconds: 0.0)
-            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { ceiling in
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { tightening in
                 var under = setup
-                under.ceiling = ceiling
+                under.tightening = tightening
                 let d = try dispatchPeriod(under, options: problem.options, control: control, aggregate: aggregate)
                 spent.iterations += d.solution.iterations
                 spent.seconds += d.solution.solveSeconds
@@ -97,7 +97,7 @@ enum SocialOptimum {
             }, point: { d in
                 d.solution.status.hasSolution ? RelaxationRecovery.Point(x: d.solution.x, flow: d.flow, injections: d.injections) : nil
             })
-            setup.ceiling = outcome.ceiling
+            setup.tightening = outcome.tightening
             recoverySolves += outcome.recoverySolves
             let dispatch = outcome.value
             let built = dispatch.built
@@ -123,7 +123,7 @@ enum SocialOptimum {
                 // Infeasible, or the solver could not tell: find the limit that cannot be met.
                 if let finding = try SocialOptimumDiagnosis.diagnose(setup, control: control) {
                     result.status = .infeasible
-                    let message = setup.ceiling == nil ? finding.message
+                    let message = setup.tightening?.ceiling == nil ? finding.message
                         : "the SOC relaxation is not exact here and no AC-feasible dispatch was found under the linearized voltage ceiling: " + finding.message
                     result.message = periods > 1 ? "period \(t): \(message)" : message
                     result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
@@ -351,8 +351,8 @@ struct PeriodSetup {
     let priceScale: Double
     /// The feeder's total apparent demand, kVA (S_ref of `relaxationGapMax`).
     let referenceKVA: Double
-    /// The SOC model's linearized voltage ceiling, set by the relaxation-exactness policy.
-    var ceiling: VoltageCeiling?
+    /// The SOC model's voltage ceiling and loss penalty, set by the relaxation-exactness policy.
+    var tightening: RelaxationTightening?
 
     /// The branch-flow options of every problem of this period (`limits` false: without the
     /// voltage and thermal limits).
@@ -360,7 +360,7 @@ struct PeriodSetup {
         var options = BranchFlowOptions()
         options.voltageLimits = limits
         options.thermalLimits = limits
-        options.voltageCeiling = ceiling
+        tightening?.apply(to: &options)
         return options
     }
 

@@ -56,7 +56,7 @@ enum SocialOptimumDiagnosis {
             var ceilingRHS = vMax2
             if let ceiling = flow.ceiling, ceiling.drift[bus] >= 0 {
                 upper.add(ceiling.drift[bus], 1)
-                ceilingRHS += setup.ceiling?.allowance(bus) ?? 0
+                ceilingRHS += setup.tightening?.ceiling?.allowance(bus) ?? 0
             }
             builder.addLessEqual(limits, upper, ceilingRHS)
             builder.addLinearCost(low[i], vMin2 > 0 ? 1 / vMin2 : 1)

@@ -100,9 +100,9 @@ enum TwoLayerVoltage {
             // The relaxation-exactness policy (`RelaxationRecovery`): an upper layer whose AC power
             // flow is not its own state is solved again under the linearized voltage ceiling.
             var spent = (iterations: 0, seconds: 0.0, binaries: 0, nodes: 0)
-            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { ceiling in
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { tightening in
                 var under = setup
-                under.ceiling = ceiling
+                under.tightening = tightening
                 let upper = algorithm == "centralized"
                     ? try enumerate(instance, setup: under, options: problem.options, control: control)
                     : try solveUpper(instance, setup: under, allDisjunctive: algorithm == "misocp",
@@ -145,7 +145,7 @@ enum TwoLayerVoltage {
             guard solution.status.hasSolution || solution.status == .iterationLimit || solution.status == .timeLimit else {
                 result.status = solution.status == .primalInfeasible ? .infeasible : .numericalError
                 let range = upperPriceRange(problem, grid: grid, period: t)
-                let ceilingNote = outcome.ceiling == nil ? ""
+                let ceilingNote = outcome.tightening?.ceiling == nil ? ""
                     : "the SOC relaxation is not exact here, and under the linearized voltage ceiling (which keeps it exact) "
                 result.message = (periods > 1 ? "period \(t): " : "") + ceilingNote + (solution.status == .primalInfeasible
                     ? "no upper prices in [\(describeNumber(range.lowerBound)), \(describeNumber(range.upperBound))] keep every voltage and line within its limits"
