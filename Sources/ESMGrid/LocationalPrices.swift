@@ -76,12 +76,20 @@ extension BranchFlowModel {
         // limit: its dual γ enters v_j's row as −γ, and through D_j, LP_j, LQ_j (duals η, ω, ω')
         // ℓ_j's row as −r ω_j − x ω'_j + (r² + x²) η_j; both are voltage sources.
         var ceilingOnL = zeros
+        var ceilingOnP = zeros
         if let ceiling {
             let omegaP = Array(built.values(of: ceiling.lossPRows, in: y))
             let omegaQ = Array(built.values(of: ceiling.lossQRows, in: y))
             let eta = Array(built.values(of: ceiling.driftRows, in: y))
             let gamma = ceiling.limits.map { Array(built.values(of: $0, in: y)) } ?? []
             let count = ceiling.buses.count
+            // Linearized rows (`VoltageCeiling.linearized`): γ · (coefficient of P_k) enters P_k's
+            // row as a voltage source (the LP_k terms reach ℓ through ω, read from y below).
+            if gamma.count == count && ceiling.flowCoefficients.count == count {
+                for (i, coefficients) in ceiling.flowCoefficients.enumerated() {
+                    for (bus, c) in coefficients where bus < n { ceilingOnP[bus] += gamma[i] * c }
+                }
+            }
             if omegaP.count == count, omegaQ.count == count, eta.count == count {
                 for (i, bus) in ceiling.buses.enumerated() {
                     if gamma.count == count { limitDual[bus] -= gamma[i] }
@@ -149,6 +157,7 @@ extension BranchFlowModel {
             setRHS(0, 3, -tau1[bus] - rho1[bus])
             setRHS(1, 3, -tau2[bus] - rho2[bus])
             setRHS(2, 2, -limitDual[bus] - hChild[bus].0)
+            setRHS(0, 2, ceilingOnP[bus])
             setRHS(2, 3, -hChild[bus].1)
             if withT {
                 set(0, 3, 2 * d1[bus]); set(1, 3, 2 * d2[bus])

@@ -16,13 +16,17 @@ import ESMSolver
 ///    answer stays exact and AC-feasible and the allowances still move: each step's constraint is
 ///    the AC limit with the gap frozen at the previous point, and the answers approach the AC limit
 ///    from inside (more export, larger δ, so v_AC stays below vMax²). The last exact answer is
-///    reported.
+///    reported, then polished (step 5).
 /// 4. When the ceiling of step 2 leaves no feasible point (or an inexact one), search for an
 ///    AC-feasible start by least violation: the elastic ceiling v̂ − s ≤ vMax² + δ, s ≥ 0 priced at
 ///    `elasticWeight`, with δ loosened as in step 3 after each solve. The first answer whose AC
 ///    power flow meets the limits starts step 3; if none does, `Outcome.noFeasiblePoint` with the
 ///    closest answer and its AC power flow, whose worst bus the caller names (`infeasible`). This
 ///    is a search, not a proof: the claim is "no AC-feasible point found".
+/// 5. Polish (`polish`): at the buses near vMax, replace the frozen gap by the AC voltage
+///    linearized at the answer (sensitivities from the AC power flow), and iterate — a sequential
+///    linearization whose fixed point meets the AC optimality conditions. Only answers solved to
+///    the full tolerances are kept; the polish stops at the first that is not.
 ///
 /// An answer inexact *within* the voltage limits has phantom losses that nothing prices (reactive
 /// losses while reactive power is free, near-zero resistances): it is solved again with a small
@@ -50,11 +54,15 @@ public struct RelaxationRecovery: Sendable {
         public var x: [Double]
         public var flow: BranchFlowModel
         public var injections: BusInjections
+        /// The solve met its full tolerances (the polish keeps only such answers: its prices are
+        /// duals).
+        public var accurate: Bool
 
-        public init(x: [Double], flow: BranchFlowModel, injections: BusInjections) {
+        public init(x: [Double], flow: BranchFlowModel, injections: BusInjections, accurate: Bool = true) {
             self.x = x
             self.flow = flow
             self.injections = injections
+            self.accurate = accurate
         }
     }
 
@@ -131,6 +139,9 @@ public struct RelaxationRecovery: Sendable {
             solves += 1
         }
         if var best {
+            if let start = best.check, let q = point(best.value) {
+                try polish(&best, from: q, check: start, solve: solve, point: point, solves: &solves)
+            }
             best.recoverySolves = solves
             return best
         }
@@ -142,6 +153,90 @@ public struct RelaxationRecovery: Sendable {
     /// 1 % of the price scale per kVA of series loss, so the answer stays an optimum of nearly the
     /// same market; beyond that the answer is left inexact.
     public static let lossPenalties = [1e-6, 1e-4, 1e-2]
+
+    /// Linearized solves at most (step 5).
+    public var maxPolishSolves = 10
+    /// Buses whose AC voltage is within this of vMax (pu) get a linearized row.
+    public var linearizationBand = 0.005
+    /// Above this many buses with moving injections the linearization is skipped (it costs two
+    /// AC power flows per such bus).
+    public var maxLinearizedInjections = 400
+
+    /// Step 5: the ceiling's fixed point is AC-feasible but freezes the gap v̂ − v_AC, which moves with
+    /// the injections; replace it at the buses near vMax by the AC voltage linearized at the current
+    /// point (sensitivities by central differences of the AC power flow) and solve again, a
+    /// sequential linear approximation whose fixed point satisfies the AC optimality conditions.
+    /// Keeps the last exact, AC-feasible answer.
+    private func polish<T>(_ best: inout Outcome<T>, from start: Point, check: ExactnessCheck,
+                           solve: (RelaxationTightening?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows {
+        var q = start, c = check
+        var allowance = best.tightening?.ceiling?.allowancePu2 ?? []
+        for _ in 0..<maxPolishSolves {
+            guard let rows = linearization(at: q, check: c) else { return }
+            let tightening = RelaxationTightening(ceiling: VoltageCeiling(allowancePu2: allowance, linearized: rows))
+            let attempt = try solve(tightening)
+            solves += 1
+            guard let next = point(attempt) else { return }
+            guard next.accurate else { return }
+            let nc = exactness(next)
+            guard nc.powerFlow.converged && nc.voltageErrorPu <= tolerancePu else { return }
+            if nc.exact { best = Outcome(value: attempt, tightening: tightening, check: nc, recoverySolves: solves) }
+            let before = q.flow.losslessInjectionPu(x: q.x), after = next.flow.losslessInjectionPu(x: next.x)
+            var moved = 0.0, size = 1.0
+            for i in before.indices where i < after.count {
+                moved = max(moved, abs(after[i] - before[i]))
+                size = max(size, abs(after[i]))
+            }
+            // Linear convergence (the constraint's curvature is not in the model): stop once the
+            // injections settle to 1e-7 of their size.
+            if moved <= 1e-7 * size && nc.exact { return }
+            allowance = loosened(VoltageCeiling(allowancePu2: allowance), at: next, check: nc).ceiling.allowancePu2
+            q = next
+            c = nc
+        }
+    }
+
+    /// The AC voltage of every bus within `linearizationBand` of vMax, linearized at `q`; nil when
+    /// there is none, or too many moving injections.
+    private func linearization(at q: Point, check: ExactnessCheck) -> [LinearizedVoltage]? {
+        let f = q.flow.feeder
+        guard q.flow.ceiling != nil else { return nil }
+        let near = (0..<f.busCount).filter { $0 != f.root && check.powerFlow.vPu[$0] >= f.vMax - linearizationBand }
+        let moving = (0..<f.busCount).filter { $0 != f.root && !(q.injections.active($0)?.terms.isEmpty ?? true) }
+        guard !near.isEmpty, !moving.isEmpty, moving.count <= maxLinearizedInjections else { return nil }
+        var kW = [Double](repeating: 0, count: f.busCount), kVAr = kW
+        for bus in 0..<f.busCount {
+            if let e = q.injections.active(bus) { kW[bus] = Feeder.finite(e.value(at: q.x)) }
+            if let e = q.injections.reactive(bus) { kVAr[bus] = Feeder.finite(e.value(at: q.x)) }
+        }
+        let step = 1e-3   // pu of injection
+        var sensitivity = [[(bus: Int, pu2PerPu: Double)]](repeating: [], count: near.count)
+        for i in moving {
+            var up = kW, down = kW
+            up[i] += f.kW(step)
+            down[i] -= f.kW(step)
+            let a = f.powerFlow(injectionKW: up, injectionKVAr: kVAr), b = f.powerFlow(injectionKW: down, injectionKVAr: kVAr)
+            guard a.converged, b.converged else { return nil }
+            for (row, j) in near.enumerated() {
+                let slope = (a.vPu[j] * a.vPu[j] - b.vPu[j] * b.vPu[j]) / (2 * step)
+                if slope != 0 && slope.isFinite { sensitivity[row].append((i, slope)) }
+            }
+        }
+        let psi = q.flow.losslessInjectionPu(x: q.x)
+        let vHat = q.flow.linearizedVoltagePu2(x: q.x)
+        return near.enumerated().map { row, j in
+            // c_i = ∂v_AC,j²/∂ψ_i − ∂v̂_j/∂ψ_i, the latter 2 Σ r over the path shared by i and j.
+            let path = Set(f.pathToSubstation(from: j))
+            let corrections: [(bus: Int, pu2PerPu: Double)] = sensitivity[row].map { i, slope in
+                var shared = 0.0
+                for b in f.pathToSubstation(from: i) where path.contains(b) && f.parent[b] >= 0 { shared += f.r[b] }
+                return (i, slope - 2 * shared)
+            }
+            let v = check.powerFlow.vPu[j]
+            let at = corrections.reduce(0.0) { $0 + $1.pu2PerPu * psi[$1.bus] }
+            return LinearizedVoltage(bus: j, sensitivity: corrections, bound: f.vMax * f.vMax - v * v + vHat[j] + at)
+        }
+    }
 
     /// Weight of the elastic ceiling's violation (pu²) in the scaled objective: the cost of a
     /// market is of order one per unit, so this puts the voltage far ahead of it.

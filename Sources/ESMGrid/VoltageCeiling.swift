@@ -30,14 +30,41 @@ public struct VoltageCeiling: Sendable, Equatable {
     /// no feasible point. nil: hard ceiling.
     public var elasticWeight: Double?
 
+    /// Buses whose ceiling row is corrected to the AC voltage linearized at a point (the recovery's
+    /// polish): `v_j + D_j + Σ_i c_i ψ_i ≤ bound`, ψ_i the lossless net injection of bus i written
+    /// through the state, ψ_i = −(P_i − LP_i) + Σ_{k child} (P_k − LP_k). Empty: none.
+    public var linearized: [LinearizedVoltage]
+
     /// The ceiling v̂ ≤ vMax² itself, no allowance.
-    public init(allowancePu2: [Double] = [], elasticWeight: Double? = nil) {
+    public init(allowancePu2: [Double] = [], elasticWeight: Double? = nil, linearized: [LinearizedVoltage] = []) {
         self.allowancePu2 = allowancePu2
         self.elasticWeight = elasticWeight
+        self.linearized = linearized
     }
 
     public func allowance(_ bus: Int) -> Double {
         bus < allowancePu2.count && allowancePu2[bus].isFinite ? max(allowancePu2[bus], 0) : 0
+    }
+}
+
+/// One bus's ceiling row corrected to its AC voltage linearized at a point x_k:
+/// `v̂_j + Σ_i c_i ψ_i ≤ bound` with c_i = ∂v_AC,j²/∂ψ_i − ∂v̂_j/∂ψ_i (pu² per pu) and
+/// bound = vMax² − v_AC,j(x_k)² + v̂_j(x_k) + Σ_i c_i ψ_i(x_k): v̂ is linear in ψ, so this is
+/// v_AC,j(x_k)² + ∇v_AC,j² · (ψ − ψ(x_k)) ≤ vMax², written as a small correction of the ceiling.
+public struct LinearizedVoltage: Sendable, Equatable {
+    public var bus: Int
+    /// (bus i, c_i) for the buses whose injection moves.
+    public var sensitivity: [(bus: Int, pu2PerPu: Double)]
+    public var bound: Double
+
+    public init(bus: Int, sensitivity: [(bus: Int, pu2PerPu: Double)], bound: Double) {
+        self.bus = bus
+        self.sensitivity = sensitivity
+        self.bound = bound
+    }
+
+    public static func == (a: LinearizedVoltage, b: LinearizedVoltage) -> Bool {
+        a.bus == b.bus && a.bound == b.bound && a.sensitivity.elementsEqual(b.sensitivity) { $0.bus == $1.bus && $0.pu2PerPu == $1.pu2PerPu }
     }
 }
 
@@ -56,11 +83,15 @@ public struct VoltageCeilingRows: Sendable {
     /// `v_j + D_j ≤ vMax² + δ_j`; nil when the formulation's voltage limits are off (the caller,
     /// e.g. an infeasibility diagnosis, writes its own).
     public let limits: ConstraintGroup?
+    /// Per entry of `buses`, the coefficient of each P_k (bus k's flow variable) in its ceiling row
+    /// beyond v_j + D_j (the LP_k coefficients are their negatives; empty unless linearized): what
+    /// the price decomposition needs.
+    public let flowCoefficients: [[(bus: Int, coefficient: Double)]]
 }
 
 extension Feeder {
     /// Adds the ceiling's variables and rows over the SOC model's `p`, `q`, `v`, `l`.
-    func addVoltageCeiling(_ ceiling: VoltageCeiling, to builder: inout ConicBuilder, l: [Int], v: [Int],
+    func addVoltageCeiling(_ ceiling: VoltageCeiling, to builder: inout ConicBuilder, p: [Int], l: [Int], v: [Int],
                            options: BranchFlowOptions) -> VoltageCeilingRows {
         let name = options.namePrefix
         let buses = order.filter { parent[$0] >= 0 }
@@ -97,6 +128,24 @@ extension Feeder {
             builder.addRow(dRows, ed)
         }
         var limits: ConstraintGroup?
+        var flowCoefficients = [[(bus: Int, coefficient: Double)]](repeating: [], count: buses.count)
+        var correction = [Int: (e: LinearExpression, bound: Double, coefficients: [(bus: Int, coefficient: Double)])]()
+        for row in ceiling.linearized where row.bus >= 0 && row.bus < busCount && row.bus != root {
+            // Σ_i c_i ψ_i with ψ_i = −P̂_i + Σ_{k child} P̂_k: P̂_k's coefficient is c_par(k) − c_k.
+            var byFlow = [Int: Double]()
+            for (bus, c) in row.sensitivity where bus >= 0 && bus < busCount && bus != root {
+                byFlow[bus, default: 0] -= c
+                for child in children(of: bus) { byFlow[child, default: 0] += c }
+            }
+            var e = LinearExpression.zero
+            var coefficients: [(bus: Int, coefficient: Double)] = []
+            for (bus, c) in byFlow.sorted(by: { $0.key < $1.key }) where c != 0 && lossP[bus] >= 0 {
+                e.add(p[bus], c)
+                e.add(lossP[bus], -c)
+                coefficients.append((bus, c))
+            }
+            correction[row.bus] = (e, row.bound, coefficients)
+        }
         if options.voltageLimits {
             var slack: VariableBlock?
             if let weight = ceiling.elasticWeight {
@@ -112,16 +161,35 @@ extension Feeder {
             for (i, bus) in buses.enumerated() {
                 var e = LinearExpression([LinearTerm(v[bus], 1), LinearTerm(drift[bus], 1)])
                 if let slack { e.add(slack[i], -1) }
-                builder.addLessEqual(g, e, vMax * vMax + ceiling.allowance(bus))
+                var bound = vMax * vMax + ceiling.allowance(bus)
+                if let fix = correction[bus] {
+                    e.add(fix.e)
+                    bound = fix.bound
+                    flowCoefficients[i] = fix.coefficients
+                }
+                builder.addLessEqual(g, e, bound)
             }
             limits = g
         }
         return VoltageCeilingRows(buses: buses, lossP: lossP, lossQ: lossQ, drift: drift,
-                                  lossPRows: lpRows, lossQRows: lqRows, driftRows: dRows, limits: limits)
+                                  lossPRows: lpRows, lossQRows: lqRows, driftRows: dRows, limits: limits,
+                                  flowCoefficients: flowCoefficients)
     }
 }
 
 extension BranchFlowModel {
+    /// The lossless net injection ψ_i = −(P_i − LP_i) + Σ_{k child} (P_k − LP_k) of every bus at
+    /// `x` (pu; 0 at the root and without a ceiling).
+    public func losslessInjectionPu(x: [Double]) -> [Double] {
+        guard let ceiling else { return [Double](repeating: 0, count: feeder.busCount) }
+        func value(_ i: Int) -> Double { i >= 0 && i < x.count && x[i].isFinite ? x[i] : 0 }
+        func lossless(_ bus: Int) -> Double { value(p[bus]) - value(ceiling.lossP[bus]) }
+        return (0..<feeder.busCount).map { bus in
+            guard bus != feeder.root else { return 0 }
+            return -lossless(bus) + feeder.children(of: bus).reduce(0) { $0 + lossless($1) }
+        }
+    }
+
     /// The LinDistFlow squared voltage v̂ = v + D of every bus at `x` (the SOC voltages where the
     /// model has no ceiling), pu².
     public func linearizedVoltagePu2(x: [Double]) -> [Double] {

@@ -94,8 +94,10 @@ enum SocialOptimum {
                 spent.iterations += d.solution.iterations
                 spent.seconds += d.solution.solveSeconds
                 return d
-            }, point: { d in
-                d.solution.status.hasSolution ? RelaxationRecovery.Point(x: d.solution.x, flow: d.flow, injections: d.injections) : nil
+            }, point: { (d: PeriodDispatch) -> RelaxationRecovery.Point? in
+                guard d.solution.status.hasSolution else { return nil }
+                return RelaxationRecovery.Point(x: d.solution.x, flow: d.flow, injections: d.injections,
+                                                accurate: d.solution.status == .solved)
             })
             setup.tightening = outcome.tightening
             recoverySolves += outcome.recoverySolves

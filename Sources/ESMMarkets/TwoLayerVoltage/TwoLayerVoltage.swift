@@ -112,9 +112,10 @@ enum TwoLayerVoltage {
                 spent.binaries += upper.binaries
                 spent.nodes += upper.nodes
                 return upper
-            }, point: { upper in
-                upper.solution.status.hasSolution && upper.hasPoint
-                    ? RelaxationRecovery.Point(x: upper.solution.x, flow: upper.flow, injections: upper.injections) : nil
+            }, point: { (upper: Upper) -> RelaxationRecovery.Point? in
+                guard upper.solution.status.hasSolution && upper.hasPoint else { return nil }
+                return RelaxationRecovery.Point(x: upper.solution.x, flow: upper.flow, injections: upper.injections,
+                                                accurate: upper.solution.status == .solved)
             })
             let upper = outcome.value
             let solution = upper.solution
