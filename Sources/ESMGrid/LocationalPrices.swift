@@ -117,6 +117,18 @@ extension BranchFlowModel {
             }
         }
 
+        // Lossless thermal cones of the voltage ceiling: like the sending-end cone on P_j, Q_j (their
+        // LP, LQ parts reach ℓ through ω, ω').
+        if let ceiling, let group = ceiling.losslessThermal {
+            let d = Array(built.values(of: group, in: y))
+            if d.count == 3 * ceiling.losslessRated.count {
+                for (i, bus) in ceiling.losslessRated.enumerated() {
+                    tau1[bus] += d[3 * i + 1]
+                    tau2[bus] += d[3 * i + 2]
+                }
+            }
+        }
+
         // Per bus: does the branch keep its ℓ row (tight cone), and the cone's dual direction.
         var tight = [Bool](repeating: false, count: n)
         var d1 = zeros, d2 = zeros, dDiff = zeros, dSum = zeros

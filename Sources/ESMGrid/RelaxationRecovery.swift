@@ -110,42 +110,60 @@ public struct RelaxationRecovery: Sendable {
             }
             return Outcome(value: first, tightening: nil, check: check, recoverySolves: solves)
         }
+        // Step 2: the hard ceiling; where Gan's condition fails (heavy flows) the relaxation can
+        // stay inexact under it, and a loss penalty, the least that works, is kept for what follows.
         var ceiling = VoltageCeiling()
+        var penalty = 0.0
         var attempt = try solve(RelaxationTightening(ceiling: ceiling))
         solves += 1
-        if point(attempt).map({ exactness($0).exact }) != true {
+        var exactUnderCeiling = point(attempt).map { exactness($0).exact } ?? false
+        if !exactUnderCeiling && point(attempt) != nil {
+            for weight in Self.lossPenalties {
+                let tried = try solve(RelaxationTightening(ceiling: ceiling, lossPenalty: weight))
+                solves += 1
+                guard let q = point(tried) else { break }
+                if exactness(q).exact {
+                    (attempt, penalty, exactUnderCeiling) = (tried, weight, true)
+                    break
+                }
+            }
+        }
+        if !exactUnderCeiling {
             // The ceiling overstates the voltages: find an AC-feasible start by least violation.
             let search = try leastViolation(solve: solve, point: point, solves: &solves)
             guard let start = search.start else {
-                guard let (value, elastic, c) = search.last else {
+                guard let (value, tightening, c) = search.last else {
                     return Outcome(value: attempt, tightening: RelaxationTightening(ceiling: ceiling), check: nil, recoverySolves: solves)
                 }
-                guard c.powerFlow.converged && c.violationPu <= tolerancePu else {
-                    return Outcome(value: value, tightening: RelaxationTightening(ceiling: elastic), check: c, recoverySolves: solves, noFeasiblePoint: true)
+                // Infeasible only on the word of an exact answer: its AC power flow is its state.
+                if c.powerFlow.converged && c.voltageErrorPu <= tolerancePu && c.violationPu > tolerancePu {
+                    return Outcome(value: value, tightening: tightening, check: c, recoverySolves: solves, noFeasiblePoint: true)
                 }
-                // Within the voltage limits, yet not exact: the objective rewards losses (e.g. a
-                // negative import price), which no voltage ceiling cures. Report the relaxation.
+                // Not exact even so (e.g. a negative import price rewards losses): report the
+                // relaxation as posed, inexact.
                 return Outcome(value: first, tightening: nil, check: check, recoverySolves: solves)
             }
-            ceiling = start
-            attempt = try solve(RelaxationTightening(ceiling: ceiling))
+            (ceiling, penalty) = (start.ceiling ?? VoltageCeiling(), start.lossPenalty)
+            attempt = try solve(RelaxationTightening(ceiling: ceiling, lossPenalty: penalty))
             solves += 1
         }
+        // Step 3.
         var best: Outcome<T>?
         while true {
             guard let q = point(attempt) else { break }
             let c = exactness(q)
             guard c.exact else { break }
-            best = Outcome(value: attempt, tightening: RelaxationTightening(ceiling: ceiling), check: c, recoverySolves: solves)
+            best = Outcome(value: attempt, tightening: RelaxationTightening(ceiling: ceiling, lossPenalty: penalty),
+                           check: c, recoverySolves: solves)
             let next = loosened(ceiling, at: q, check: c)
             if next.moved <= allowanceStepPu2 || solves > maxRefinements { break }
             ceiling = next.ceiling
-            attempt = try solve(RelaxationTightening(ceiling: ceiling))
+            attempt = try solve(RelaxationTightening(ceiling: ceiling, lossPenalty: penalty))
             solves += 1
         }
         if var best {
             if let start = best.check, let q = point(best.value) {
-                try polish(&best, from: q, check: start, solve: solve, point: point, solves: &solves)
+                try polish(&best, from: q, check: start, penalty: penalty, solve: solve, point: point, solves: &solves)
             }
             best.recoverySolves = solves
             return best
@@ -172,13 +190,14 @@ public struct RelaxationRecovery: Sendable {
     /// point (sensitivities by central differences of the AC power flow) and solve again, a
     /// sequential linear approximation whose fixed point satisfies the AC optimality conditions.
     /// Keeps the last exact, AC-feasible answer.
-    private func polish<T>(_ best: inout Outcome<T>, from start: Point, check: ExactnessCheck,
+    private func polish<T>(_ best: inout Outcome<T>, from start: Point, check: ExactnessCheck, penalty: Double,
                            solve: (RelaxationTightening?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows {
         var q = start, c = check
         var allowance = best.tightening?.ceiling?.allowancePu2 ?? []
         for _ in 0..<maxPolishSolves {
             guard let rows = linearization(at: q, check: c) else { return }
-            let tightening = RelaxationTightening(ceiling: VoltageCeiling(allowancePu2: allowance, linearized: rows))
+            let tightening = RelaxationTightening(ceiling: VoltageCeiling(allowancePu2: allowance, linearized: rows),
+                                                  lossPenalty: penalty)
             let attempt = try solve(tightening)
             solves += 1
             guard let next = point(attempt) else { return }
@@ -248,21 +267,30 @@ public struct RelaxationRecovery: Sendable {
     public static let elasticWeight = 1e4
 
     /// Elastic ceilings, loosened by the measured v̂ − v_AC after each solve, until the AC power
-    /// flow of an answer meets the limits (`start`: the hard ceiling that keeps it feasible) or the
-    /// allowances stop moving (`last`: the least-violation answer, its ceiling and check).
+    /// flow of an answer meets the limits (`start`: the hard ceiling, with the loss penalty, that
+    /// keeps it feasible) or the allowances stop moving (`last`: the least-violation answer, how it
+    /// was solved and its check). The loss penalty is the least of 0 and `lossPenalties` that makes
+    /// the first elastic answer exact.
     private func leastViolation<T>(solve: (RelaxationTightening?) throws -> T, point: (T) -> Point?, solves: inout Int) rethrows
-        -> (start: VoltageCeiling?, last: (T, VoltageCeiling, ExactnessCheck)?) {
+        -> (start: RelaxationTightening?, last: (T, RelaxationTightening, ExactnessCheck)?) {
         var elastic = VoltageCeiling(elasticWeight: Self.elasticWeight)
-        var last: (T, VoltageCeiling, ExactnessCheck)?
+        var penalty = 0.0
+        var last: (T, RelaxationTightening, ExactnessCheck)?
         var previous = Double.infinity
-        while solves <= maxRefinements {
-            let value = try solve(RelaxationTightening(ceiling: elastic))
+        var penalties = Self.lossPenalties[...]
+        while solves <= maxRefinements + Self.lossPenalties.count {
+            let tightening = RelaxationTightening(ceiling: elastic, lossPenalty: penalty)
+            let value = try solve(tightening)
             solves += 1
             guard let q = point(value) else { break }
             let c = exactness(q)
-            last = (value, elastic, c)
+            last = (value, tightening, c)
+            if c.voltageErrorPu > tolerancePu && last != nil && previous == .infinity, let weight = penalties.popFirst() {
+                penalty = weight   // not exact even with the elastic ceiling: price the losses
+                continue
+            }
             let next = loosened(elastic, at: q, check: c)
-            if c.exact { return (VoltageCeiling(allowancePu2: next.ceiling.allowancePu2), last) }
+            if c.exact { return (RelaxationTightening(ceiling: VoltageCeiling(allowancePu2: next.ceiling.allowancePu2), lossPenalty: penalty), last) }
             if !c.powerFlow.converged || next.moved <= allowanceStepPu2 { break }
             // A violation far above the tolerance that no longer shrinks will not reach it.
             if c.violationPu > 100 * tolerancePu && abs(previous - c.violationPu) <= 0.01 * c.violationPu { break }

@@ -40,7 +40,7 @@ extension Feeder {
             for bus in lossy { builder.addLinearCost(l[bus], options.lossPenalty * (r[bus] * r[bus] + x[bus] * x[bus]).squareRoot()) }
         }
         if let ceiling = options.voltageCeiling {
-            model.ceiling = addVoltageCeiling(ceiling, to: &builder, p: p, l: l, v: v, options: options)
+            model.ceiling = addVoltageCeiling(ceiling, to: &builder, p: p, q: q, l: l, v: v, options: options)
         }
 
         if options.thermalLimits, rating.contains(where: { $0 != nil }) {

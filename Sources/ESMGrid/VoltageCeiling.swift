@@ -13,11 +13,15 @@ import ESMSolver
 /// v̂ is written through the state of the SOC model itself, so the caller's injections appear in
 /// the balance rows only (the balance duals stay the buses' marginal costs):
 ///
-///   LP_j = r_j ℓ_j + Σ_{k child of j} LP_k,   LQ_j = x_j ℓ_j + Σ_k LQ_k   (losses of branch j and below)
+///   LP_j = r_j ℓ_j + Σ_{k child of j} LP_k                 (losses of branch j and below)
+///   LQ_j = x_j ℓ_j + b_j D_j + Σ_k LQ_k                    (and the capacitors' extra output at v̂)
 ///   D_j  = D_par(j) + 2 (r_j LP_j + x_j LQ_j) − (r_j² + x_j²) ℓ_j,  D_root = 0   (D_j = v̂_j − v_j)
 ///   v_j + D_j ≤ vMax² + δ_j                                           (every bus but the substation)
 ///
-/// since the lossless flow is P̂_j = P_j − LP_j (the capacitor term b_j v_j is the same in both).
+/// since the lossless flows are P̂_j = P_j − LP_j, Q̂_j = Q_j − LQ_j, with the capacitors at v̂ as in
+/// LinDistFlow. v̂ then depends on the injections only: with the capacitors at the relaxation's v
+/// instead, a phantom loss would lower v, hence the capacitors' output, hence v̂ — an incentive to
+/// be inexact (seen on ieee123 under heavy export).
 /// Per unit throughout; LP, LQ and D are of the order of the losses. With a ceiling the model's own
 /// upper limit v ≤ vMax² is lifted to (2 vMax)² (`addBranchFlowCore`): the ceiling implies it up
 /// to the allowance, and the AC check of the recovery verifies the rest.
@@ -87,11 +91,14 @@ public struct VoltageCeilingRows: Sendable {
     /// beyond v_j + D_j (the LP_k coefficients are their negatives; empty unless linearized): what
     /// the price decomposition needs.
     public let flowCoefficients: [[(bus: Int, coefficient: Double)]]
+    /// Thermal cones on the lossless flows, one per bus of `losslessRated` in order; nil for none.
+    public let losslessThermal: ConstraintGroup?
+    public let losslessRated: [Int]
 }
 
 extension Feeder {
     /// Adds the ceiling's variables and rows over the SOC model's `p`, `q`, `v`, `l`.
-    func addVoltageCeiling(_ ceiling: VoltageCeiling, to builder: inout ConicBuilder, p: [Int], l: [Int], v: [Int],
+    func addVoltageCeiling(_ ceiling: VoltageCeiling, to builder: inout ConicBuilder, p: [Int], q: [Int], l: [Int], v: [Int],
                            options: BranchFlowOptions) -> VoltageCeilingRows {
         let name = options.namePrefix
         let buses = order.filter { parent[$0] >= 0 }
@@ -120,6 +127,9 @@ extension Feeder {
                 ep.add(lossP[child], -1)
                 eq.add(lossQ[child], -1)
             }
+            // Capacitors at the linearized voltage (LinDistFlow's own): b_j (v̂_j − v_j) = b_j D_j
+            // more reactive injection in the lossless model.
+            if bCap[bus] != 0 { eq.add(drift[bus], -bCap[bus]) }
             if parent[bus] != root { ed.add(drift[parent[bus]], -1) }
             if r[bus] != 0 { ed.add(lossP[bus], -2 * r[bus]) }
             if x[bus] != 0 { ed.add(lossQ[bus], -2 * x[bus]) }
@@ -171,9 +181,28 @@ extension Feeder {
             }
             limits = g
         }
+        // Thermal limits on the lossless flows too, ‖(P_j − LP_j, Q_j − LQ_j)‖ ≤ rating: under
+        // reverse flow a phantom loss would relieve the cone at the parent's end (P_j rises by
+        // r ℓ), which is the same incentive the ceiling removes for voltages; the lossless flow
+        // does not depend on ℓ and bounds the flow at the child's end from outside.
+        var thermal: ConstraintGroup?
+        var rated: [Int] = []
+        if options.thermalLimits, rating.contains(where: { $0 != nil }) {
+            let g = builder.addGroup(name + "lossless thermal limits", .secondOrder)
+            for bus in buses {
+                guard let rate = rating[bus] else { continue }
+                builder.addSecondOrderCone(g, [
+                    .constant(rate),
+                    LinearExpression([LinearTerm(p[bus], 1), LinearTerm(lossP[bus], -1)]),
+                    LinearExpression([LinearTerm(q[bus], 1), LinearTerm(lossQ[bus], -1)]),
+                ])
+                rated.append(bus)
+            }
+            thermal = g
+        }
         return VoltageCeilingRows(buses: buses, lossP: lossP, lossQ: lossQ, drift: drift,
                                   lossPRows: lpRows, lossQRows: lqRows, driftRows: dRows, limits: limits,
-                                  flowCoefficients: flowCoefficients)
+                                  flowCoefficients: flowCoefficients, losslessThermal: thermal, losslessRated: rated)
     }
 }
 
