@@ -158,3 +158,29 @@ def test_two_layer_voltage_high_pv_is_never_solved_above_the_limit(esm, feeder):
         return
     assert doc["quality"]["relaxationExact"] == 1
     assert doc["quality"]["acVoltageViolationMaxPu"] <= TOL_PU
+
+
+# ---------------------------------------------------------------------------------------------
+# A fast sweep: high PV against tight ceilings; every solved answer is AC-feasible
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("feeder", ["ieee33bw", "ieee37", "ieee123"])
+@pytest.mark.parametrize("pv, v_max", [(1, 1.05), (30, 1.03), (60, 1.03), (60, 1.05)])
+def test_social_optimum_high_pv_sweep(esm, feeder, pv, v_max):
+    """Generated social_optimum cases with every pvKW scaled; where the prosumer has flex, it
+    becomes PV curtailment (flex in [-pvKW, 0] costing 0.0005 p^2 - 0.05 p, i.e. 0.05 per kW
+    curtailed and rising): `solved` answers pass the independent AC check; the others are
+    `infeasible` with a voltage diagnosis (the prosumers without flex cannot curtail)."""
+    problem = esm.generate_case("social_optimum", feeder=feeder, prosumers=2000, seed=2)
+    for p in problem["prosumers"]:
+        p["pvKW"] = p.get("pvKW", 0.0) * pv
+        if p.get("flex"):
+            p["flex"] = {"minKW": -p["pvKW"], "maxKW": 0.0, "costA": 0.001, "costB": -0.05}
+    problem["network"].update(vMinPu=0.9, vMaxPu=v_max)
+    doc = esm.clear(problem).document
+    assert doc["status"] in ("solved", "infeasible"), doc.get("message")
+    if doc["status"] == "infeasible":
+        assert doc["diagnosis"]["constraint"] in ("vMaxPu", "vMinPu", "rateKVA"), doc
+        return
+    net, ac = check_solved_is_ac_feasible(problem, doc)
+    print(f"{feeder} pv x{pv} vMax {v_max}: AC max {ac['v'].max():.6f}, export {-ac['P0']:.1f} kW, recovery solves "
+          f"{doc['quality']['recoverySolves']:.0f}")
