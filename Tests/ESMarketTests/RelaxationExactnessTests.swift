@@ -66,8 +66,10 @@ import ESMJSON
         expectClose([r.column("buses", "price")[1]], [0.001 * (pStar - 600)], 1e-5)
         #expect(r.qualityValue("acVoltageViolationMaxPu") <= 1e-6)
         #expect(r.qualityValue("acVoltageErrorMaxPu") <= 1e-6)
-        // The ceiling's dual is a voltage price: the four parts still add up.
-        #expect(r.qualityValue("priceDecompositionError") <= 1e-6)
+        // The ceiling's dual is a voltage price (−1.05 here): counted in the decomposition, whose
+        // independent reconstruction then agrees to the solver's stationarity error (4.4e-6 on the
+        // bus-aggregated path this case takes, 6e-8 per prosumer); uncounted it would be off by ~1.
+        #expect(r.qualityValue("priceDecompositionError") <= 1e-5)
         #expect(r.column("buses", "priceVoltage")[1] < -0.5)
     }
 

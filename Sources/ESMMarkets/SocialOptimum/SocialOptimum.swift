@@ -37,6 +37,11 @@ import ESMSolver
 ///   `acVoltageErrorMaxPu` (with `verifyPowerFlow`, default on for socp) = max |V − V_AC| against
 ///   an AC power flow run on the cleared injections; `priceDecompositionError`, the largest gap
 ///   between the price and its components' independent reconstruction (currency/kWh).
+/// * Relaxation exactness (socp, `RelaxationRecovery`): a period whose AC power flow is not the
+///   relaxation's state is solved again under the linearized voltage ceiling (the bus aggregation
+///   starting from the previous solve's prices); `relaxationExact`, `recoverySolves`, the AC
+///   voltages (`buses[].vAcPu`, `acVoltageMin/MaxPu`, `acVoltageViolationMaxPu`); no AC-feasible
+///   point: `infeasible`; inexact within the limits: `relaxation_inexact`.
 /// * Infeasible periods: status `infeasible`, and `diagnosis` from a second solve that relaxes
 ///   every voltage and thermal limit with a slack and minimizes the total relative violation: the
 ///   largest slack names the constraint (see `SocialOptimumDiagnosis.swift`).
@@ -87,12 +92,17 @@ enum SocialOptimum {
             // The relaxation-exactness policy (`RelaxationRecovery`): with socp, a dispatch whose
             // AC power flow is not its own state is solved again under the linearized voltage ceiling.
             var spent = (iterations: 0, seconds: 0.0)
+            var lastPrices: [Double]?
             let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { tightening in
                 var under = setup
                 under.tightening = tightening
+                under.priceGuess = lastPrices
                 let d = try dispatchPeriod(under, options: problem.options, control: control, aggregate: aggregate)
                 spent.iterations += d.solution.iterations
                 spent.seconds += d.solution.solveSeconds
+                if d.solution.status.hasSolution {
+                    lastPrices = d.flow.activePrices(y: d.solution.y, model: d.built).map { $0 * setup.priceScale * feeder.baseKVA }
+                }
                 return d
             }, point: { (d: PeriodDispatch) -> RelaxationRecovery.Point? in
                 guard d.solution.status.hasSolution else { return nil }
@@ -355,6 +365,8 @@ struct PeriodSetup {
     let referenceKVA: Double
     /// The SOC model's voltage ceiling and loss penalty, set by the relaxation-exactness policy.
     var tightening: RelaxationTightening?
+    /// Bus prices (currency/kWh) to start the bus aggregation from (the previous solve's).
+    var priceGuess: [Double]?
 
     /// The branch-flow options of every problem of this period (`limits` false: without the
     /// voltage and thermal limits).

@@ -18,6 +18,11 @@ import ESMSolver
 ///    optimal upper price closest to π_g), its exact equilibrium re-solved at that price, every
 ///    prosumer's decision, bus prices from the duals, and an AC power flow at the exact injections.
 ///
+/// Step 2 runs under the relaxation-exactness policy (`RelaxationRecovery`): an upper layer whose
+/// AC power flow is not the relaxation's state is solved again under the linearized voltage
+/// ceiling; no AC-feasible point found is `infeasible` with the worst bus, an answer left inexact
+/// `relaxation_inexact`.
+///
 /// π_g is `grid.substationPrice`; without one, the import is valued at `buyPrice` and the export
 /// at `sellPrice` (api.md §2.5) and the tie-break aims at the middle of the tariff. Upper prices lie
 /// in `options.upperPriceRange` (default `[sellPrice, buyPrice]`). `network.model: "lindistflow"`
