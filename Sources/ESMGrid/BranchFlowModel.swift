@@ -46,6 +46,13 @@ public struct BranchFlowOptions: Sendable {
     /// Add the active power balance rows (false: the caller prices them instead, as the
     /// decomposed P2P market does with the operator's own problem; the group is then empty).
     public var activeBalance = true
+    /// The SOC model's linearized voltage ceiling (`VoltageCeiling.swift`); nil for none. Ignored
+    /// by LinDistFlow, whose voltages are the linearized ones.
+    public var voltageCeiling: VoltageCeiling?
+    /// SOC model: objective weight per pu of apparent series loss |z_j|·ℓ_j (0: none). Makes the
+    /// relaxation exact where nothing else prices ℓ (reactive losses with free reactive power,
+    /// near-zero resistance); set by the relaxation-exactness policy (`RelaxationRecovery`).
+    public var lossPenalty = 0.0
 
     public init() {}
 }
@@ -73,6 +80,8 @@ public struct BranchFlowModel: Sendable {
     public internal(set) var branchCones: ConstraintGroup?
     /// Thermal-limit cones; nil when no line is rated or limits are off.
     public internal(set) var thermalLimits: ConstraintGroup?
+    /// The linearized voltage ceiling (SOC model with `BranchFlowOptions.voltageCeiling`).
+    public internal(set) var ceiling: VoltageCeilingRows?
 
     /// Substation import P_0 in kW, as an expression for the caller's objective.
     public var substationImportKW: LinearExpression { .variable(p[feeder.root], feeder.baseKVA) }
@@ -222,7 +231,11 @@ extension Feeder {
             let v0 = vSubstation
             for bus in 0..<n {
                 let lo = bus == root ? min(vMin, v0) : vMin
-                let hi = bus == root ? max(vMax, v0) : vMax
+                // The voltage ceiling (`VoltageCeiling`) takes over the upper limit: v ≤ v̂ makes
+                // v ≤ vMax² redundant, and a second copy of the binding row (the loosened
+                // ceiling meets vMax where the AC voltage does) would leave its dual undetermined.
+                let ceiling = model == .socp && options.voltageCeiling != nil
+                let hi = bus == root ? max(vMax, v0) : ceiling ? 2 * vMax : vMax
                 builder.addGreaterEqual(g, .variable(v[bus]), lo * lo)
                 builder.addLessEqual(g, .variable(v[bus]), hi * hi)
             }
@@ -231,7 +244,7 @@ extension Feeder {
         return BranchFlowModel(model: model, feeder: self, p: p, q: q, v: v, l: l,
                                activeBalance: activeBalance, reactiveBalance: reactiveBalance,
                                voltageDrop: voltageDrop, voltageLimits: voltageLimits,
-                               branchCones: nil, thermalLimits: nil)
+                               branchCones: nil, thermalLimits: nil, ceiling: nil)
     }
 
     /// P, Q and v, one of each per bus.

@@ -72,6 +72,34 @@ extension BranchFlowModel {
             let d = Array(built.values(of: group, in: y))
             if d.count == 2 * n { for bus in 0..<n { limitDual[bus] = d[2 * bus] - d[2 * bus + 1] } }
         }
+        // The linearized voltage ceiling (`VoltageCeiling.swift`) acts like an upper voltage
+        // limit: its dual γ enters v_j's row as −γ, and through D_j, LP_j, LQ_j (duals η, ω, ω')
+        // ℓ_j's row as −r ω_j − x ω'_j + (r² + x²) η_j; both are voltage sources.
+        var ceilingOnL = zeros
+        var ceilingOnP = zeros
+        if let ceiling {
+            let omegaP = Array(built.values(of: ceiling.lossPRows, in: y))
+            let omegaQ = Array(built.values(of: ceiling.lossQRows, in: y))
+            let eta = Array(built.values(of: ceiling.driftRows, in: y))
+            let gamma = ceiling.limits.map { Array(built.values(of: $0, in: y)) } ?? []
+            let count = ceiling.buses.count
+            // Linearized rows (`VoltageCeiling.linearized`): γ · (coefficient of P_k) enters P_k's
+            // row as a voltage source (the LP_k terms reach ℓ through ω, read from y below).
+            if gamma.count == count && ceiling.flowCoefficients.count == count {
+                for (i, coefficients) in ceiling.flowCoefficients.enumerated() {
+                    for (bus, c) in coefficients where bus < n { ceilingOnP[bus] += gamma[i] * c }
+                }
+            }
+            if omegaP.count == count, omegaQ.count == count, eta.count == count {
+                for (i, bus) in ceiling.buses.enumerated() {
+                    if gamma.count == count { limitDual[bus] -= gamma[i] }
+                    if l[bus] >= 0 {
+                        ceilingOnL[bus] = -f.r[bus] * omegaP[i] - f.x[bus] * omegaQ[i]
+                            + (f.r[bus] * f.r[bus] + f.x[bus] * f.x[bus]) * eta[i]
+                    }
+                }
+            }
+        }
         var tau1 = zeros, tau2 = zeros, rho1 = zeros, rho2 = zeros
         if let group = thermalLimits {
             let d = Array(built.values(of: group, in: y))
@@ -85,6 +113,18 @@ extension BranchFlowModel {
                     rho1[bus] = d[row + 1]
                     rho2[bus] = d[row + 2]
                     row += 3
+                }
+            }
+        }
+
+        // Lossless thermal cones of the voltage ceiling: like the sending-end cone on P_j, Q_j (their
+        // LP, LQ parts reach ℓ through ω, ω').
+        if let ceiling, let group = ceiling.losslessThermal {
+            let d = Array(built.values(of: group, in: y))
+            if d.count == 3 * ceiling.losslessRated.count {
+                for (i, bus) in ceiling.losslessRated.enumerated() {
+                    tau1[bus] += d[3 * i + 1]
+                    tau2[bus] += d[3 * i + 2]
                 }
             }
         }
@@ -129,11 +169,13 @@ extension BranchFlowModel {
             setRHS(0, 3, -tau1[bus] - rho1[bus])
             setRHS(1, 3, -tau2[bus] - rho2[bus])
             setRHS(2, 2, -limitDual[bus] - hChild[bus].0)
+            setRHS(0, 2, ceilingOnP[bus])
             setRHS(2, 3, -hChild[bus].1)
             if withT {
                 set(0, 3, 2 * d1[bus]); set(1, 3, 2 * d2[bus])
                 set(3, 0, -r); set(3, 1, -xr); set(3, 2, -z2); set(3, 3, dDiff[bus])
                 setRHS(3, 3, r * rho1[bus] + xr * rho2[bus])
+                setRHS(3, 2, -ceilingOnL[bus])
             }
             guard let u = solveDense(a, rhs, size: size) else { continue }
             // u[i * 4 + k]: unknown i for right-hand side k.

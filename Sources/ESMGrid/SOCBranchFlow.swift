@@ -36,6 +36,12 @@ extension Feeder {
             ])
         }
         model.branchCones = cones
+        if options.lossPenalty > 0 && options.lossPenalty.isFinite {
+            for bus in lossy { builder.addLinearCost(l[bus], options.lossPenalty * (r[bus] * r[bus] + x[bus] * x[bus]).squareRoot()) }
+        }
+        if let ceiling = options.voltageCeiling {
+            model.ceiling = addVoltageCeiling(ceiling, to: &builder, p: p, q: q, l: l, v: v, options: options)
+        }
 
         if options.thermalLimits, rating.contains(where: { $0 != nil }) {
             let g = builder.addGroup(prefix + "thermal limits", .secondOrder)

@@ -122,3 +122,42 @@ func solveFlow(_ feeder: Feeder, _ model: NetworkModel, injections: BusInjection
         #expect(relaxed.maxRelaxationGapPu <= 1e-5)
     }
 }
+
+/// The linearized voltage ceiling (`VoltageCeiling.swift`) written through the SOC state: its v̂
+/// is the LinDistFlow voltage of the same injections (an independent formulation, capacitors at
+/// its own voltage), and it bounds the SOC voltages from above (Gan, Li, Topcu, Low 2015, Lemma 1)
+/// while the relaxation stays the AC power flow. Without capacitors v̂ is also checked by hand
+/// (lossless flows as subtree sums, voltages as path sums).
+@Suite struct VoltageCeilingTests {
+    @Test(arguments: ["ieee33bw", "ieee37", "ieee123"])
+    func ceilingIsLinDistFlow(_ name: String) throws {
+        let f = try loadFeeder(name, overrides: #""vMaxPu":1.1"#).feeder
+        var builder = ConicBuilder()
+        var options = BranchFlowOptions()
+        options.voltageCeiling = VoltageCeiling()
+        let flow = f.addSOCBranchFlow(to: &builder, injections: BusInjections(), options: options)
+        builder.addLinearCost(flow.substationImportKW)
+        let solution = solveConic(try builder.build().problem)
+        #expect(solution.status == .solved)
+        let vHat = flow.linearizedVoltagePu2(x: solution.x)
+        let soc = flow.solution(x: solution.x)
+        let ac = f.powerFlow()
+        let (linear, _, reference) = try solveFlow(f, .lindistflow)
+        #expect(reference.status == .solved)
+        var worst = 0.0
+        for bus in 0..<f.busCount {
+            worst = max(worst, abs(vHat[bus] - reference.x[linear.v[bus]]))
+            #expect(soc.vPu[bus] * soc.vPu[bus] <= vHat[bus] + 1e-9)
+            #expect(abs(soc.vPu[bus] - ac.vPu[bus]) <= 1e-6)
+        }
+        #expect(worst <= 1e-7, "max |v̂ − v_LinDistFlow| \(worst)")
+        if !f.bCap.contains(where: { $0 != 0 }) {
+            let pHat = f.subtreeSums(f.pLoad), qHat = f.subtreeSums(f.qLoad)
+            var byHand = [Double](repeating: f.vSubstation * f.vSubstation, count: f.busCount)
+            for bus in f.order where f.parent[bus] >= 0 {
+                byHand[bus] = byHand[f.parent[bus]] - 2 * (f.r[bus] * pHat[bus] + f.x[bus] * qHat[bus])
+            }
+            for bus in 0..<f.busCount { #expect(abs(vHat[bus] - byHand[bus]) <= 1e-7) }
+        }
+    }
+}

@@ -174,16 +174,25 @@ def test_voltage_ceiling_that_cannot_be_met_lindistflow(esm):
     assert finite(doc)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect (SocialOptimum, SOC relaxation not exact under over-voltage): 600 kW of PV behind "
-    "10 + 10j ohm cannot stay below vMaxPu 1.05 (LinDistFlow says infeasible, the AC power flow "
-    "of the dispatch reaches about 1.24 pu), but the socp model answers 'solved' with 511 kW of "
-    "phantom losses (relaxationGapMax 0.62, acVoltageErrorMaxPu 0.19): it should answer "
-    "infeasible (vMaxPu, bus 1) or at least solved_inaccurate"))
 def test_voltage_ceiling_that_cannot_be_met_socp(esm):
+    # Was a strict xfail: the SOC relaxation answered 'solved' with 511 kW of phantom losses
+    # (relaxationGapMax 0.62, AC voltage 1.24 pu). The relaxation-exactness policy answers
+    # infeasible, naming the bus, from the AC power flow of the closest dispatch (here the only
+    # one: 600 kW through 10 + 10j ohm at 4.16 kV reaches 1.2398 pu).
     doc = esm.clear(two_bus(pv=600, model="socp")).document
     assert finite(doc)
-    assert doc["status"] != "solved" or doc["quality"]["acVoltageErrorMaxPu"] <= 1e-3, doc["quality"]
+    assert doc["status"] == "infeasible", doc.get("message")
+    assert doc["diagnosis"] == {"constraint": "vMaxPu", "bus": "1"}
+    assert "1.2398" in doc["message"]
+    # with the PV curtailable the optimum exports up to the AC limit (93.2486 kW): solved, exact
+    problem = two_bus(pv=600, model="socp")
+    problem["prosumers"][0]["flex"] = {"minKW": -600, "maxKW": 0, "costA": 0.001, "costB": 0.0}
+    ok = esm.clear(problem).document
+    assert ok["status"] == "solved", ok.get("message")
+    assert ok["quality"]["relaxationExact"] == 1
+    assert ok["quality"]["acVoltageViolationMaxPu"] <= 1e-6
+    assert ok["buses"][1]["vAcPu"] == pytest.approx(1.05, abs=1e-6)
+    assert ok["buses"][1]["vPu"] == pytest.approx(ok["buses"][1]["vAcPu"], abs=1e-6)
 
 
 @pytest.mark.parametrize("model", ["socp", "lindistflow"])

@@ -10,6 +10,9 @@ public enum ResultStatus: String, Sendable {
     case timeLimit = "time_limit"
     case interrupted
     case numericalError = "numerical_error"
+    /// Cleared on the SOC relaxation, but the AC power flow of the answer is not its state or
+    /// breaks a voltage limit, and no AC-feasible point was recovered (`RelaxationRecovery`).
+    case relaxationInexact = "relaxation_inexact"
     // The conic mechanism reports the solver's own certificates.
     case primalInfeasible = "primal_infeasible"
     case dualInfeasible = "dual_infeasible"

@@ -37,6 +37,11 @@ import ESMSolver
 ///   `acVoltageErrorMaxPu` (with `verifyPowerFlow`, default on for socp) = max |V − V_AC| against
 ///   an AC power flow run on the cleared injections; `priceDecompositionError`, the largest gap
 ///   between the price and its components' independent reconstruction (currency/kWh).
+/// * Relaxation exactness (socp, `RelaxationRecovery`): a period whose AC power flow is not the
+///   relaxation's state is solved again under the linearized voltage ceiling (the bus aggregation
+///   starting from the previous solve's prices); `relaxationExact`, `recoverySolves`, the AC
+///   voltages (`buses[].vAcPu`, `acVoltageMin/MaxPu`, `acVoltageViolationMaxPu`); no AC-feasible
+///   point: `infeasible`; inexact within the limits: `relaxation_inexact`.
 /// * Infeasible periods: status `infeasible`, and `diagnosis` from a second solve that relaxes
 ///   every voltage and thermal limit with a slack and minimizes the total relative violation: the
 ///   largest slack names the constraint (see `SocialOptimumDiagnosis.swift`).
@@ -64,6 +69,9 @@ enum SocialOptimum {
         var networkColumns = NetworkColumns(busCount: n, lineCount: lineCount, periods: periods)
         var socialCost = [Double](), flexCostTotal = [Double](), gridCost = [Double](), losses = [Double]()
         var primalResidual = 0.0, dualResidual = 0.0, gapMax = 0.0, acError = 0.0, decompositionError = 0.0
+        var vAcPu = [Double](repeating: 0, count: n * periods)
+        var acMin = Double.infinity, acMax = -Double.infinity, acViolation = 0.0
+        var exact = true, recoverySolves = 0
         var iterations = 0, solveSeconds = 0.0
         var status = ResultStatus.solved
         var messages: [String] = []
@@ -80,22 +88,56 @@ enum SocialOptimum {
             }
             let feeder = try Feeder(network: network, tree: tree, period: t,
                                     scaleKVA: demandKVA(network: network, prosumers: people, period: t))
-            let setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
-            let dispatch = try dispatchPeriod(setup, options: problem.options, control: control, aggregate: aggregate)
+            var setup = PeriodSetup(problem: problem, grid: grid, feeder: feeder, model: model, period: t)
+            // The relaxation-exactness policy (`RelaxationRecovery`): with socp, a dispatch whose
+            // AC power flow is not its own state is solved again under the linearized voltage ceiling.
+            var spent = (iterations: 0, seconds: 0.0)
+            var lastPrices: [Double]?
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { tightening in
+                var under = setup
+                under.tightening = tightening
+                under.priceGuess = lastPrices
+                let d = try dispatchPeriod(under, options: problem.options, control: control, aggregate: aggregate)
+                spent.iterations += d.solution.iterations
+                spent.seconds += d.solution.solveSeconds
+                if d.solution.status.hasSolution {
+                    lastPrices = d.flow.activePrices(y: d.solution.y, model: d.built).map { $0 * setup.priceScale * feeder.baseKVA }
+                }
+                return d
+            }, point: { (d: PeriodDispatch) -> RelaxationRecovery.Point? in
+                guard d.solution.status.hasSolution else { return nil }
+                return RelaxationRecovery.Point(x: d.solution.x, flow: d.flow, injections: d.injections,
+                                                accurate: d.solution.status == .solved)
+            })
+            setup.tightening = outcome.tightening
+            recoverySolves += outcome.recoverySolves
+            let dispatch = outcome.value
             let built = dispatch.built
             let solution = dispatch.solution
-            iterations += solution.iterations
-            solveSeconds += solution.solveSeconds
+            iterations += spent.iterations
+            solveSeconds += spent.seconds
             if solution.status == .interrupted {
                 result.status = .interrupted
                 result.message = "interrupted by the progress observer in period \(t)"
+                return result
+            }
+            if outcome.noFeasiblePoint, let check = outcome.check {
+                let finding = RelaxationPolicy.finding(check, network: network, feeder: feeder)
+                result.status = .infeasible
+                result.message = (periods > 1 ? "period \(t): " : "") + finding.message
+                result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                _ = control.report(#"{"event":"done","mechanism":"social_optimum","status":"infeasible"}"#)
                 return result
             }
             if !solution.status.hasSolution && solution.status != .iterationLimit && solution.status != .timeLimit {
                 // Infeasible, or the solver could not tell: find the limit that cannot be met.
                 if let finding = try SocialOptimumDiagnosis.diagnose(setup, control: control) {
                     result.status = .infeasible
-                    result.message = periods > 1 ? "period \(t): \(finding.message)" : finding.message
+                    let message = setup.tightening?.ceiling == nil ? finding.message
+                        : "the SOC relaxation is not exact here and no AC-feasible dispatch was found under the linearized voltage ceiling: " + finding.message
+                    result.message = periods > 1 ? "period \(t): \(message)" : message
                     result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
                     result.iterations = iterations + finding.iterations
                     result.solveSeconds = solveSeconds
@@ -150,14 +192,21 @@ enum SocialOptimum {
             socialCost.append(finite(totalFlex + gridPart))
             losses.append(finite(state.totalLossKW))
 
-            if model == .socp {
-                let reference = feeder.pu(setup.referenceKVA)
-                let scale = reference > 0 ? reference * reference : 1
-                var worst = 0.0
-                for gap in state.relaxationGapPu { worst = max(worst, gap) }
-                gapMax = max(gapMax, finite(worst / scale))
-            }
-            if verify {
+            if let check = outcome.check {
+                // socp: the policy ran the AC power flow already.
+                gapMax = max(gapMax, check.relaxationGap)
+                acError = max(acError, check.voltageErrorPu)
+                acViolation = max(acViolation, check.violationPu)
+                acMin = min(acMin, check.minPu)
+                acMax = max(acMax, check.maxPu)
+                for bus in 0..<n { vAcPu[bus * periods + t] = finite(check.powerFlow.vPu[bus]) }
+                if !check.powerFlow.converged { messages.append("period \(t): the AC power flow did not converge (\(check.powerFlow.message))") }
+                if !check.exact {
+                    exact = false
+                    status = .relaxationInexact
+                    messages.append("period \(t): " + RelaxationPolicy.inexact(check, state: state, feeder: feeder))
+                }
+            } else if verify {
                 let (ac, error) = flow.verifyWithPowerFlow(x: x, injections: dispatch.injections)
                 acError = max(acError, finite(error))
                 if !ac.converged { messages.append("period \(t): the AC power flow did not converge (\(ac.message))") }
@@ -180,11 +229,18 @@ enum SocialOptimum {
         prosumers.addColumn("flexCost", flexCost)
         prosumers.addColumn("payment", payment)
         prosumers.addColumn("cost", cost)
-        let (buses, lines) = networkColumns.tables(network)
+        let (buses, lines) = networkColumns.tables(network, vAcPu: model == .socp ? vAcPu : nil)
         result.tables = [("prosumers", prosumers), ("buses", buses), ("lines", lines)]
         var quality: [(String, Double)] = [("primalResidual", primalResidual), ("dualResidual", dualResidual)]
-        if model == .socp { quality.append(("relaxationGapMax", gapMax)) }
-        if verify { quality.append(("acVoltageErrorMaxPu", acError)) }
+        if model == .socp {
+            quality.append(("relaxationGapMax", gapMax))
+            quality.append(("relaxationExact", exact ? 1 : 0))
+            quality.append(("recoverySolves", Double(recoverySolves)))
+        }
+        if verify || model == .socp { quality.append(("acVoltageErrorMaxPu", acError)) }
+        if model == .socp && acMin.isFinite {
+            quality += [("acVoltageMinPu", acMin), ("acVoltageMaxPu", acMax), ("acVoltageViolationMaxPu", acViolation)]
+        }
         quality.append(("priceDecompositionError", decompositionError))
         result.quality = quality
         _ = control.report(#"{"event":"done","mechanism":"social_optimum","iterations":\#(iterations)}"#)
@@ -307,6 +363,20 @@ struct PeriodSetup {
     let priceScale: Double
     /// The feeder's total apparent demand, kVA (S_ref of `relaxationGapMax`).
     let referenceKVA: Double
+    /// The SOC model's voltage ceiling and loss penalty, set by the relaxation-exactness policy.
+    var tightening: RelaxationTightening?
+    /// Bus prices (currency/kWh) to start the bus aggregation from (the previous solve's).
+    var priceGuess: [Double]?
+
+    /// The branch-flow options of every problem of this period (`limits` false: without the
+    /// voltage and thermal limits).
+    func branchFlowOptions(limits: Bool = true) -> BranchFlowOptions {
+        var options = BranchFlowOptions()
+        options.voltageLimits = limits
+        options.thermalLimits = limits
+        tightening?.apply(to: &options)
+        return options
+    }
 
     init(problem: Problem, grid: GridTariff, feeder: Feeder, model: NetworkModel, period: Int) {
         self.problem = problem
@@ -380,10 +450,7 @@ struct PeriodSetup {
             reactive[bus].constant -= who.qLoadKVAr[t]
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        var options = BranchFlowOptions()
-        options.voltageLimits = limits
-        options.thermalLimits = limits
-        let flow = feeder.addModel(model, to: &builder, injections: injections, options: options)
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: branchFlowOptions(limits: limits))
 
         addSubstationCost(to: &builder, flow: flow, weight: costWeight)
         return Assembled(builder: builder, flexVariables: flexVariables, injections: injections, flow: flow)

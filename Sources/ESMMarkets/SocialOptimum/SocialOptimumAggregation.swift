@@ -111,6 +111,11 @@ enum SocialOptimumAggregation {
         let t = setup.period
         var prices = [Double](repeating: setup.grid.substationPrice?[t]
                                 ?? 0.5 * (setup.grid.buyPrice[t] + setup.grid.sellPrice[t]), count: buses.count)
+        // A previous solve's bus prices (the recovery's solves differ only in the network's
+        // tightening): start on the pieces they name, which the first guess may find infeasible.
+        if let guess = setup.priceGuess, guess.count == setup.feeder.busCount {
+            for (i, bus) in buses.enumerated() where guess[bus].isFinite { prices[i] = guess[bus] }
+        }
         for _ in 0..<maxIterations {
             let pieces = buses.indices.map { supplyAt[$0].piece(at: prices[$0]) }
             let assembled = setup.assembleAggregate(buses: buses, curves: supplyAt, pieces: pieces)
@@ -205,7 +210,7 @@ extension PeriodSetup {
             reactive[bus].constant -= who.qLoadKVAr[t]
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        let flow = feeder.addModel(model, to: &builder, injections: injections)
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: branchFlowOptions())
         addSubstationCost(to: &builder, flow: flow, weight: 1)
         return Assembled(builder: builder, flexVariables: [], injections: injections, flow: flow)
     }

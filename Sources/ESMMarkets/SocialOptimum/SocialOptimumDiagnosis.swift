@@ -50,7 +50,15 @@ enum SocialOptimumDiagnosis {
             builder.addGreaterEqual(signs, .variable(low[i]), 0)
             builder.addGreaterEqual(signs, .variable(high[i]), 0)
             builder.addGreaterEqual(limits, LinearExpression([LinearTerm(flow.v[bus], 1), LinearTerm(low[i], 1)]), vMin2)
-            builder.addLessEqual(limits, LinearExpression([LinearTerm(flow.v[bus], 1), LinearTerm(high[i], -1)]), vMax2)
+            // Under the linearized voltage ceiling (the relaxation-exactness policy) the upper limit
+            // is on v̂ = v + D, with the policy's allowance.
+            var upper = LinearExpression([LinearTerm(flow.v[bus], 1), LinearTerm(high[i], -1)])
+            var ceilingRHS = vMax2
+            if let ceiling = flow.ceiling, ceiling.drift[bus] >= 0 {
+                upper.add(ceiling.drift[bus], 1)
+                ceilingRHS += setup.tightening?.ceiling?.allowance(bus) ?? 0
+            }
+            builder.addLessEqual(limits, upper, ceilingRHS)
             builder.addLinearCost(low[i], vMin2 > 0 ? 1 / vMin2 : 1)
             builder.addLinearCost(high[i], 1 / vMax2)
         }
@@ -154,10 +162,7 @@ extension PeriodSetup {
             active[bus].add(block[i], base)
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        var options = BranchFlowOptions()
-        options.voltageLimits = false
-        options.thermalLimits = false
-        let flow = feeder.addModel(model, to: &builder, injections: injections, options: options)
+        let flow = feeder.addModel(model, to: &builder, injections: injections, options: branchFlowOptions(limits: false))
         addSubstationCost(to: &builder, flow: flow, weight: 1e-6)
         return Assembled(builder: builder, flexVariables: [], injections: injections, flow: flow)
     }

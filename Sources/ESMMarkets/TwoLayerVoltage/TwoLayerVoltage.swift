@@ -18,6 +18,11 @@ import ESMSolver
 ///    optimal upper price closest to π_g), its exact equilibrium re-solved at that price, every
 ///    prosumer's decision, bus prices from the duals, and an AC power flow at the exact injections.
 ///
+/// Step 2 runs under the relaxation-exactness policy (`RelaxationRecovery`): an upper layer whose
+/// AC power flow is not the relaxation's state is solved again under the linearized voltage
+/// ceiling; no AC-feasible point found is `infeasible` with the worst bus, an answer left inexact
+/// `relaxation_inexact`.
+///
 /// π_g is `grid.substationPrice`; without one, the import is valued at `buyPrice` and the export
 /// at `sellPrice` (api.md §2.5) and the tie-break aims at the middle of the tariff. Upper prices lie
 /// in `options.upperPriceRange` (default `[sellPrice, buyPrice]`). `network.model: "lindistflow"`
@@ -55,6 +60,8 @@ enum TwoLayerVoltage {
         /// False when branch-and-bound stopped (limit, interruption) before any integer-feasible
         /// point: `solution.x` is then no market outcome.
         var hasPoint = true
+        /// The per-bus injections of the problem solved (for the AC check).
+        var injections = BusInjections()
     }
 
     static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
@@ -80,6 +87,7 @@ enum TwoLayerVoltage {
         func worst(_ name: String, _ value: Double) { quality[name] = max(quality[name] ?? 0, finite(value)) }
         var acMin = Double.infinity, acMax = -Double.infinity
         var iterations = 0, solveSeconds = 0.0, binaries = 0, nodes = 0, convexCount = 0, pieceCount = 0
+        var exact = true, recoverySolves = 0
         var messages: [String] = []
 
         for t in 0..<periods {
@@ -94,17 +102,47 @@ enum TwoLayerVoltage {
                 result.message = "interrupted by the progress observer after the best-response tables"
                 return result
             }
-            let upper: Upper
-            switch algorithm {
-            case "centralized": upper = try enumerate(instance, setup: setup, options: problem.options, control: control)
-            default: upper = try solveUpper(instance, setup: setup, allDisjunctive: algorithm == "misocp",
-                                            options: problem.options, control: control)
-            }
+            // The relaxation-exactness policy (`RelaxationRecovery`): an upper layer whose AC power
+            // flow is not its own state is solved again under the linearized voltage ceiling.
+            var spent = (iterations: 0, seconds: 0.0, binaries: 0, nodes: 0)
+            let outcome = try RelaxationRecovery(referenceKVA: setup.referenceKVA).run(solve: { tightening in
+                var under = setup
+                under.tightening = tightening
+                let upper = algorithm == "centralized"
+                    ? try enumerate(instance, setup: under, options: problem.options, control: control)
+                    : try solveUpper(instance, setup: under, allDisjunctive: algorithm == "misocp",
+                                     options: problem.options, control: control)
+                spent.iterations += upper.solution.iterations
+                spent.seconds += upper.solution.solveSeconds
+                spent.binaries += upper.binaries
+                spent.nodes += upper.nodes
+                return upper
+            }, point: { (upper: Upper) -> RelaxationRecovery.Point? in
+                guard upper.solution.status.hasSolution && upper.hasPoint else { return nil }
+                return RelaxationRecovery.Point(x: upper.solution.x, flow: upper.flow, injections: upper.injections,
+                                                accurate: upper.solution.status == .solved)
+            })
+            let upper = outcome.value
             let solution = upper.solution
-            iterations += solution.iterations
-            solveSeconds += solution.solveSeconds
-            binaries += upper.binaries
-            nodes += upper.nodes
+            iterations += spent.iterations
+            solveSeconds += spent.seconds
+            binaries += spent.binaries
+            nodes += spent.nodes
+            recoverySolves += outcome.recoverySolves
+            if outcome.noFeasiblePoint, let check = outcome.check {
+                let finding = RelaxationPolicy.finding(check, network: network, feeder: feeder)
+                result.status = .infeasible
+                result.message = (periods > 1 ? "period \(t): " : "") + finding.message
+                result.diagnosis = finding.diagnosis + (periods > 1 ? [("period", "\(t)")] : [])
+                result.iterations = iterations
+                result.solveSeconds = solveSeconds
+                return result
+            }
+            if let check = outcome.check, !check.exact {
+                exact = false
+                if result.status == .solved || result.status == .solvedInaccurate { result.status = .relaxationInexact }
+                messages.append("period \(t): " + RelaxationPolicy.inexact(check, state: upper.flow.solution(x: upper.solution.x), feeder: feeder))
+            }
             if solution.status == .interrupted {
                 result.status = .interrupted
                 result.message = "interrupted by the progress observer in period \(t)"
@@ -113,7 +151,9 @@ enum TwoLayerVoltage {
             guard solution.status.hasSolution || solution.status == .iterationLimit || solution.status == .timeLimit else {
                 result.status = solution.status == .primalInfeasible ? .infeasible : .numericalError
                 let range = upperPriceRange(problem, grid: grid, period: t)
-                result.message = (periods > 1 ? "period \(t): " : "") + (solution.status == .primalInfeasible
+                let ceilingNote = outcome.tightening?.ceiling == nil ? ""
+                    : "the SOC relaxation is not exact here, and under the linearized voltage ceiling (which keeps it exact) "
+                result.message = (periods > 1 ? "period \(t): " : "") + ceilingNote + (solution.status == .primalInfeasible
                     ? "no upper prices in [\(describeNumber(range.lowerBound)), \(describeNumber(range.upperBound))] keep every voltage and line within its limits"
                     : "the upper-layer solve ended with \(solution.status.rawValue): \(solution.message)")
                 result.iterations = iterations
@@ -240,6 +280,9 @@ enum TwoLayerVoltage {
         result.tables = [("prosumers", prosumers), ("communities", communities), ("buses", buses), ("lines", lines)]
         var names = ["primalResidual", "dualResidual", "equilibriumResidual", "embeddingErrorMax", "optimalityGap"]
         if model == .socp { names.append("relaxationGapMax") }
+        quality["relaxationExact"] = exact ? 1 : 0
+        quality["recoverySolves"] = Double(recoverySolves)
+        names += ["relaxationExact", "recoverySolves"]
         if verify { names += ["acVoltageErrorMaxPu", "acVoltageViolationMaxPu"] }
         result.quality = names.map { ($0, quality[$0] ?? 0) }
         if verify && acMin.isFinite { result.quality += [("acVoltageMinPu", acMin), ("acVoltageMaxPu", acMax)] }
@@ -435,6 +478,7 @@ enum TwoLayerVoltage {
                           hasPoint: search.hasIncumbent)
         }
         upper.injectionKW = assembled.communityInjectionKW.map { finite($0.value(at: upper.solution.x)) }
+        upper.injections = assembled.injections
         return upper
     }
 
@@ -483,7 +527,8 @@ enum TwoLayerVoltage {
                 bestCost = cost
                 best = Upper(solution: solution, built: built, flow: assembled.flow,
                              injectionKW: assembled.communityInjectionKW.map { finite($0.value(at: solution.x)) },
-                             routes: instance.segments.map { $0.count > 1 ? .misocp : .convex })
+                             routes: instance.segments.map { $0.count > 1 ? .misocp : .convex },
+                             injections: assembled.injections)
             } else if best == nil && !solution.status.hasSolution && solution.status != .primalInfeasible {
                 best = Upper(solution: solution, built: built, flow: assembled.flow, injectionKW: [], routes: [])
             }

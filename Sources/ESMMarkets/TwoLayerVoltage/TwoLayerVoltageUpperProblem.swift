@@ -100,7 +100,7 @@ struct TwoLayerVoltageUpperProblem {
             reactive[buses[i]].constant -= reactiveKVAr[i]
         }
         let injections = BusInjections(activeKW: active, reactiveKVAr: reactive)
-        let flow = feeder.addModel(.socp, to: &builder, injections: injections)
+        let flow = feeder.addModel(.socp, to: &builder, injections: injections, options: setup.branchFlowOptions())
         setup.addSubstationCost(to: &builder, flow: flow, weight: 1)
         return Assembled(builder: builder, flow: flow, injections: injections, communityInjectionKW: communityInjection)
     }

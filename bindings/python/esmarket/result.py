@@ -29,7 +29,7 @@ class Result:
     @property
     def status(self) -> str:
         """"solved", "solved_inaccurate", "infeasible", "iteration_limit", "time_limit",
-        "interrupted" or "numerical_error"."""
+        "interrupted", "numerical_error" or "relaxation_inexact" (SOC branch-flow mechanisms)."""
         return self.document.get("status", "")
 
     @property
