@@ -285,10 +285,12 @@ enum SocialOptimum {
     /// `options.tolerance` (1e-9 by default), which gives prices to about 1e-6 relative. When the
     /// solver cannot reach that (status `solved_inaccurate` or a numerical failure), it runs again
     /// at the caller's tolerance and keeps that answer if it is `solved`.
-    static func solve(_ problem: ConicProblem, options: Options, control: SolveControl) -> ConicSolution {
-        let tight = solve(problem, tolerance: max(options.tolerance * 0.1, 1e-13), options: options, control: control)
+    static func solve(_ problem: ConicProblem, options: Options, control: SolveControl,
+                      mechanism: Mechanism = .socialOptimum) -> ConicSolution {
+        let tight = solve(problem, tolerance: max(options.tolerance * 0.1, 1e-13), options: options, control: control,
+                          mechanism: mechanism)
         guard tight.status == .solvedInaccurate || tight.status == .numericalError else { return tight }
-        var plain = solve(problem, tolerance: options.tolerance, options: options, control: control)
+        var plain = solve(problem, tolerance: options.tolerance, options: options, control: control, mechanism: mechanism)
         plain.iterations += tight.iterations
         plain.solveSeconds += tight.solveSeconds
         return plain.status == .solved || tight.status == .numericalError ? plain : tight
@@ -303,7 +305,8 @@ enum SocialOptimum {
         return settings
     }
 
-    static func solve(_ problem: ConicProblem, tolerance: Double, options: Options, control: SolveControl) -> ConicSolution {
+    static func solve(_ problem: ConicProblem, tolerance: Double, options: Options, control: SolveControl,
+                      mechanism: Mechanism = .socialOptimum) -> ConicSolution {
         var settings = settings(tolerance: tolerance)
         if let limit = options.maxIterations { settings.maxIterations = limit }
         if let limit = options.timeLimitSeconds { settings.timeLimitSeconds = limit }
@@ -312,7 +315,7 @@ enum SocialOptimum {
         }
         guard control.observer != nil else { return solveConic(problem, settings: settings) }
         return solveConic(problem, settings: settings) { info in
-            control.report(#"{"event":"iteration","mechanism":"social_optimum","iteration":\#(info.iteration),"primalResidual":\#(ConicMechanism.finite(info.primalResidual)),"dualResidual":\#(ConicMechanism.finite(info.dualResidual))}"#)
+            control.report(#"{"event":"iteration","mechanism":"\#(mechanism.rawValue)","iteration":\#(info.iteration),"primalResidual":\#(ConicMechanism.finite(info.primalResidual)),"dualResidual":\#(ConicMechanism.finite(info.dualResidual))}"#)
         }
     }
 

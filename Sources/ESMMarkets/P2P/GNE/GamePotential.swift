@@ -79,7 +79,7 @@ struct GamePotential {
         let built = try builder.build()
         var problem = built.problem
         if setup.periods > 1 { problem.variableStages = stages }
-        let solution = SocialOptimum.solve(problem, options: setup.problem.options, control: control)
+        let solution = SocialOptimum.solve(problem, options: setup.problem.options, control: control, mechanism: .p2pGNE)
         guard solution.status.hasSolution else { return (nil, solution.status, solution.message) }
         return (outcome(built: built, solution: solution), solution.status, solution.message)
     }
@@ -125,7 +125,7 @@ struct GamePotential {
         out.lineQKVAr = out.linePKW
         out.lineRatingPrice = out.linePKW
         for (t, network) in networks.enumerated() {
-            let duals = built.values(of: network.activeBalance, in: y)
+            let duals = network.activeBalance.map { built.values(of: $0, in: y) } ?? []
             let state = network.state(x: x)
             let rating = network.ratingPrices(y: y, model: built)
             for bus in 0..<n {

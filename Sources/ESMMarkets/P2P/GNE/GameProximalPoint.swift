@@ -55,11 +55,11 @@ struct GameProximalPoint {
                 let model = feeder.addLinearAngleFlow(to: &builder, injections: BusInjections(), angleMaxRad: setup.angleMaxRad,
                                                       options: options)
                 p.append(model.p)
-                networks.append(.angle(model))
+                networks.append(GameNetwork(angle: model))
             case .lindistflow, .socp:
                 let model = feeder.addModel(.lindistflow, to: &builder, injections: BusInjections(), options: options)
                 p.append(model.p)
-                networks.append(.branch(model))
+                networks.append(GameNetwork(branch: model))
             }
         }
         var weight = [Double](repeating: 1, count: builder.variableCount)

@@ -130,10 +130,15 @@ struct GameInfeasible: Error {
     var path: String
 }
 
-/// The operator's network in one period: the paper's linear angle model or LinDistFlow.
-enum GameNetwork {
-    case angle(LinearAngleModel)
-    case branch(BranchFlowModel)
+/// The operator's network in one period: the paper's linear angle model or LinDistFlow. A
+/// struct with one of two models rather than an enum with two payloads: valgrind cannot follow
+/// the tag Swift keeps in a multi-payload enum's spare bits and reports it as uninitialized.
+struct GameNetwork {
+    private(set) var angle: LinearAngleModel?
+    private(set) var branch: BranchFlowModel?
+
+    init(angle: LinearAngleModel) { self.angle = angle }
+    init(branch: BranchFlowModel) { self.branch = branch }
 
     /// Adds period t's network with the prosumers' physical withdrawals (kW expressions per
     /// prosumer, negated into bus injections).
@@ -151,56 +156,40 @@ enum GameNetwork {
         options.namePrefix = "t\(t)."
         switch setup.model {
         case .lindistflow, .socp:
-            return .branch(feeder.addModel(.lindistflow, to: &builder,
-                                           injections: BusInjections(activeKW: active, reactiveKVAr: reactive), options: options))
+            return GameNetwork(branch: feeder.addModel(.lindistflow, to: &builder,
+                                                       injections: BusInjections(activeKW: active, reactiveKVAr: reactive), options: options))
         case .linearAngle:
-            return .angle(feeder.addLinearAngleFlow(to: &builder, injections: BusInjections(activeKW: active),
-                                                    angleMaxRad: setup.angleMaxRad, options: options))
+            return GameNetwork(angle: feeder.addLinearAngleFlow(to: &builder, injections: BusInjections(activeKW: active),
+                                                                angleMaxRad: setup.angleMaxRad, options: options))
         }
     }
 
-    var activeBalance: ConstraintGroup {
-        switch self {
-        case .angle(let m): return m.activeBalance
-        case .branch(let m): return m.activeBalance
-        }
-    }
-
-    var feeder: Feeder {
-        switch self {
-        case .angle(let m): return m.feeder
-        case .branch(let m): return m.feeder
-        }
-    }
+    var activeBalance: ConstraintGroup? { angle?.activeBalance ?? branch?.activeBalance }
 
     /// Per bus: voltage (pu) and angle (degrees; 0 in LinDistFlow, which has none); per line:
     /// flow at the `from` end (kW, kVAr).
     func state(x: [Double]) -> (vPu: [Double], angleDeg: [Double], pKW: [Double], qKVAr: [Double]) {
-        switch self {
-        case .angle(let m): return m.solution(x: x)
-        case .branch(let m):
-            let s = m.solution(x: x)
-            return (s.vPu, [Double](repeating: 0, count: s.vPu.count), s.pKW, s.qKVAr)
-        }
+        if let m = angle { return m.solution(x: x) }
+        guard let m = branch else { return ([], [], [], []) }
+        let s = m.solution(x: x)
+        return (s.vPu, [Double](repeating: 0, count: s.vPu.count), s.pKW, s.qKVAr)
     }
 
     /// Per line: the marginal value of a kVA of rating (objective units per kVA).
     func ratingPrices(y: [Double], model built: ConicModel) -> [Double] {
-        switch self {
-        case .angle(let m): return m.ratingPrices(y: y, model: built)
-        case .branch(let m):
-            // LinDistFlow's thermal cones are per rated branch in bus order.
-            var out = [Double](repeating: 0, count: m.feeder.lineCount)
-            guard let group = m.thermalLimits else { return out }
-            let duals = built.values(of: group, in: y)
-            var k = 0
-            for bus in 0..<m.feeder.busCount where m.feeder.parent[bus] >= 0 && m.feeder.rating[bus] != nil {
-                let row = duals.startIndex + 3 * k
-                let line = m.feeder.parentLine[bus]
-                if row < duals.endIndex, line >= 0, line < out.count { out[line] = GameResult.finite(duals[row] / m.feeder.baseKVA) }
-                k += 1
-            }
-            return out
+        if let m = angle { return m.ratingPrices(y: y, model: built) }
+        guard let m = branch else { return [] }
+        // LinDistFlow's thermal cones are per rated branch in bus order.
+        var out = [Double](repeating: 0, count: m.feeder.lineCount)
+        guard let group = m.thermalLimits else { return out }
+        let duals = built.values(of: group, in: y)
+        var k = 0
+        for bus in 0..<m.feeder.busCount where m.feeder.parent[bus] >= 0 && m.feeder.rating[bus] != nil {
+            let row = duals.startIndex + 3 * k
+            let line = m.feeder.parentLine[bus]
+            if row < duals.endIndex, line >= 0, line < out.count { out[line] = GameResult.finite(duals[row] / m.feeder.baseKVA) }
+            k += 1
         }
+        return out
     }
 }
