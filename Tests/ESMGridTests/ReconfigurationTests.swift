@@ -1,0 +1,159 @@
+import Testing
+@testable import ESMGrid
+import ESMSolver
+
+// p2p_reconfiguration spec §7: A1, A2 (three-bus loop), A3 (ieee33bw static reconfiguration),
+// A5 (graph rules on ieee33bw). The reference numbers are the spec's exhaustive AC power flows.
+
+/// The spec's three-bus loop: lines 0–1, 1–2, 0–2, each z = 0.01 + j0.02 pu on 1000 kVA (10 kV:
+/// 1 + j2 Ω), all switchable; loads per period in pu (unity power factor).
+func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
+    let buses = [
+        Bus(id: "0", pLoadKW: [0], qLoadKVAr: [0], qCapKVAr: 0),
+        Bus(id: "1", pLoadKW: load1.map { $0 * 1000 }, qLoadKVAr: [0], qCapKVAr: 0),
+        Bus(id: "2", pLoadKW: load2.map { $0 * 1000 }, qLoadKVAr: [0], qCapKVAr: 0),
+    ]
+    let lines = [(0, 1), (1, 2), (0, 2)].enumerated().map { k, e in
+        Line(id: "\(k)", from: e.0, to: e.1, rOhm: 1, xOhm: 2, rateKVA: nil, closed: true, switchable: true)
+    }
+    return Network(name: "loop3", baseKV: 10, substation: 0, vSubstationPu: 1, vMinPu: 0.8, vMaxPu: 1.2,
+                   model: .socp, buses: buses, lines: lines, busIndex: ["0": 0, "1": 1, "2": 2])
+}
+
+@Test func a1ThreeBusLoopOpensTheRightLine() throws {
+    let result = try threeBusLoop(load1: [0.5], load2: [0.3]).reconfigure()
+    #expect(result.status == .optimal)
+    let period = try #require(result.periods.first)
+    #expect(period.openLines == [1])                         // open 1–2
+    #expect(abs(result.lossKW / 1000 - 0.003431) < 1e-6)      // pu on 1000 kVA
+    let ac = try #require(period.powerFlow)
+    #expect(abs(ac.totalLossKW / 1000 - 0.003431) < 1e-6)
+    #expect(abs(ac.vPu[1] - 0.99492) < 1e-5 && abs(ac.vPu[2] - 0.99697) < 1e-5)
+    #expect(period.relaxationGapMaxPu < 1e-5 && period.acVoltageErrorMaxPu < 1e-5)
+    #expect(result.gapKW <= 1e-6 * result.lossKW + 1e-9 && result.bestBoundKW <= result.lossKW + 1e-12)
+}
+
+@Test func a2TwoPeriodsWithAndWithoutSwitching() throws {
+    let network = threeBusLoop(load1: [0.5, -0.2], load2: [0.3, 0.6])
+    var frozen = ReconfigurationOptions()
+    frozen.formulation.switchingBudget = 0
+    let kept = try network.reconfigure(options: frozen)
+    #expect(kept.status == .optimal)
+    #expect(kept.periods.map(\.openLines) == [[1], [1]])
+    #expect(abs(kept.lossKW / 1000 - 0.007474) < 1e-6)
+    #expect(kept.switchOperations == 0)
+
+    var free = ReconfigurationOptions()
+    free.formulation.switchingBudget = 2
+    let switched = try network.reconfigure(options: free)
+    #expect(switched.status == .optimal)
+    #expect(switched.periods.map(\.openLines) == [[1], [0]])  // close 1–2, open 0–1
+    #expect(abs(switched.lossKW / 1000 - 0.005449) < 1e-6)
+    #expect(switched.switchOperations == 2)
+    for period in switched.periods {
+        let ac = try #require(period.powerFlow)
+        #expect(abs(ac.totalLossKW - period.lossKW) < 1e-3)   // relaxation exact: same losses as AC
+    }
+
+    // a budget of one operation cannot move an open line (two operations): same as frozen
+    var one = ReconfigurationOptions()
+    one.formulation.switchingBudget = 1
+    let single = try network.reconfigure(options: one)
+    #expect(abs(single.lossKW - kept.lossKW) < 1e-6 * kept.lossKW)
+}
+
+@Test func a3IEEE33StaticReconfiguration() throws {
+    let network = try loadFeeder("ieee33bw").network
+    var options = ReconfigurationOptions()
+    options.allLinesSwitchable = true
+    let result = try network.reconfigure(options: options)
+    #expect(result.status == .optimal)
+    let period = try #require(result.periods.first)
+    let openIDs = Set(period.openLines.map { network.lines[$0].id })
+    #expect(openIDs == ["7", "9", "14", "32", "37"])
+    #expect(abs(result.lossKW - 139.551) < 0.05)
+    let ac = try #require(period.powerFlow)
+    #expect(ac.converged)
+    #expect(abs(ac.totalLossKW - 139.551) < 0.0005)
+    #expect(abs(ac.vMinPu - 0.93782) < 1e-5 && network.buses[ac.vMinBus].id == "32")
+    #expect(result.gapKW <= 1e-6 * result.lossKW + 1e-9)
+    #expect(result.heuristicIncumbents >= 1)
+    let graph = try SwitchingGraph(network: network, allLinesSwitchable: true)
+    #expect(graph.isRadial(closed: period.closed))
+    print("A3 ieee33bw: open \(openIDs.sorted()), relaxation \(result.lossKW) kW, AC \(ac.totalLossKW) kW, "
+          + "V_min \(ac.vMinPu) at bus \(network.buses[ac.vMinBus].id), \(result.nodes) nodes, "
+          + "\(result.relaxations) relaxations, \(result.solveSeconds) s")
+
+    // the base configuration (ties open) for comparison: 202.677 kW
+    var tree = try #require(try? RadialTree.build(busCount: network.buses.count, lines: network.lines,
+                                                  root: network.substation).get())
+    let base = try Feeder(network: network, tree: tree, period: 0).powerFlow()
+    #expect(abs(base.totalLossKW - 202.677) < 0.0005)
+    tree = try #require(try? RadialTree.build(busCount: network.buses.count, lines: network.lines.enumerated().map {
+        var l = $1; l.closed = period.closed[$0]; return l
+    }, root: network.substation).get())
+    #expect(tree.order.count == network.buses.count)
+}
+
+@Test func a3LimitsReturnTheIncumbentWithItsGap() throws {
+    let network = try loadFeeder("ieee33bw").network
+    var options = ReconfigurationOptions()
+    options.allLinesSwitchable = true
+    options.search.maxNodes = 1
+    let limited = try network.reconfigure(options: options)
+    #expect(limited.status == .nodeLimit)
+    #expect(limited.hasIncumbent)                       // the spanning-tree heuristic at the root
+    let graph = try SwitchingGraph(network: network, allLinesSwitchable: true)
+    #expect(graph.isRadial(closed: try #require(limited.periods.first).closed))
+    #expect(limited.bestBoundKW <= limited.lossKW && limited.gapKW >= 0)
+    #expect(abs(limited.gapKW - (limited.lossKW - limited.bestBoundKW)) < 1e-9)
+    #expect(limited.bestBoundKW <= 139.551)             // a valid bound on the known optimum
+}
+
+@Test func a5GraphRulesOnIEEE33() throws {
+    let network = try loadFeeder("ieee33bw").network
+    let graph = try SwitchingGraph(network: network, allLinesSwitchable: true)
+    func ids(_ lines: [Int]) -> Set<Int> { Set(lines.compactMap { Int(network.lines[$0].id) }) }
+    #expect(graph.bridges.map { network.lines[$0].id } == ["1"])
+    let expectedLoops: [Int: Set<Int>] = [
+        33: Set(2...7).union(18...20).union([33]),
+        34: Set(9...14).union([34]),
+        35: Set(2...11).union(18...21).union([35]),
+        36: Set(6...17).union(25...32).union([36]),
+        37: Set(3...5).union(22...28).union([37]),
+    ]
+    #expect(graph.loops.count == 5)
+    for loop in graph.loops {
+        let tie = try #require(Int(network.lines[loop[0]].id))
+        #expect(ids(loop) == expectedLoops[tie])
+        #expect(loop.count == expectedLoops[tie]?.count)
+    }
+    #expect([10, 7, 15, 21, 11] == [33, 34, 35, 36, 37].map { expectedLoops[$0]?.count ?? 0 })
+    let expectedSegments: [Set<Int>] = [[1], [2], [3, 4, 5], [6, 7], [8], [9, 10, 11], [12, 13, 14],
+                                        [15, 16, 17, 29, 30, 31, 32, 36], [18, 19, 20], [21, 35],
+                                        [22, 23, 24, 37], [25, 26, 27, 28], [33], [34]]
+    #expect(Set(graph.segments.map(ids)) == Set(expectedSegments))
+    #expect(graph.segments.count == 14)
+    #expect(graph.switchable.filter { $0 }.count == 36)
+
+    // Radial configurations satisfy the rules; the rules alone do not make a configuration
+    // radial: open {33, 34, 35, 36, 37} is radial, open {7, 9, 14, 32, 37} too, but opening
+    // {2, 3, 6, 8, 12} (one line per loop-free segment choice) cuts bus 3 off.
+    var closed = network.lines.map(\.closed)
+    #expect(graph.isRadial(closed: closed))
+    for id in ["7", "9", "14", "32", "37"] { closed[network.lines.firstIndex { $0.id == id }!] = false }
+    for id in ["33", "34", "35", "36"] { closed[network.lines.firstIndex { $0.id == id }!] = true }
+    #expect(graph.isRadial(closed: closed))
+    // spanning tree from weights reproduces a given radial configuration
+    let rebuilt = try #require(graph.spanningTree(weights: closed.map { $0 ? 1 : 0 }))
+    #expect(rebuilt == closed)
+}
+
+@Test func switchingGraphRejectsImpossibleNetworks() throws {
+    var network = threeBusLoop(load1: [0.5], load2: [0.3])
+    for k in network.lines.indices { network.lines[k].switchable = false }
+    #expect(throws: SwitchingGraph.Problem.fixedLoop(line: 2)) { try SwitchingGraph(network: network) }
+    network.lines[1].closed = false
+    network.lines[2].closed = false
+    #expect(throws: SwitchingGraph.Problem.unreachable(bus: 2)) { try SwitchingGraph(network: network) }
+}
