@@ -322,7 +322,7 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
     var prunedBound = Double.infinity   // smallest bound of nodes dropped as within the gap
     func timeUp() -> Bool { monotonicSeconds() - start > settings.timeLimitSeconds }
     search: while true {
-        let node: OpenNode
+        var node: OpenNode
         if let p = plunge { node = p; plunge = nil } else if let p = pop() { node = p } else { break }
         if node.bound >= incumbentObjective { continue }
         if closeEnough(node.bound) { prunedBound = min(prunedBound, node.bound); continue }
@@ -348,12 +348,30 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
                 newIncumbent = offer(sol)
                 break
             }
+            // The caller's heuristic first (it knows the problem), then plain rounding at the root.
+            if node.depth == 0 || (settings.heuristicEveryNodes > 0 && nodes % settings.heuristicEveryNodes == 0) {
+                newIncumbent = runHeuristic(sol) || newIncumbent
+            }
             if node.depth == 0 {
                 newIncumbent = tryAssignment([:], relaxed: sol.x) || newIncumbent
             }
-            if node.depth == 0 || (settings.heuristicEveryNodes > 0 && nodes % settings.heuristicEveryNodes == 0) {
-                newIncumbent = runHeuristic(sol) || newIncumbent
-                if closeEnough(bound) { prunedBound = min(prunedBound, bound); break }
+            if closeEnough(bound) { prunedBound = min(prunedBound, bound); break }
+
+            // Reduced-cost fixing: the duals y of a binary's bound rows price its bounds, and y
+            // stays dual feasible when the bounds change, so fixing an integral binary to its
+            // other value costs at least y (the Lagrangian bound −bᵀy moves by Δb·y). Where that
+            // reaches the incumbent, the binary is fixed for the whole subtree.
+            if incumbentObjective.isFinite {
+                let cutoff = incumbentObjective - max(settings.absoluteGap, settings.relativeGap * max(1, abs(incumbentObjective)))
+                for t in 0..<nb where node.lower[t] < node.upper[t] {
+                    let v = sol.x[binaries[t]]
+                    let yLower = sol.y[m + 2 * t], yUpper = sol.y[m + 2 * t + 1]
+                    if v <= settings.integralityTolerance, bound + yLower > cutoff {
+                        node.upper[t] = 0
+                    } else if v >= 1 - settings.integralityTolerance, bound + yUpper > cutoff {
+                        node.lower[t] = 1
+                    }
+                }
             }
 
             // Strong branching on the unreliable candidates, most fractional first.

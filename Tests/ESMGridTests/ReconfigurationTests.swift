@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ESMGrid
 import ESMSolver
@@ -156,4 +157,26 @@ func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
     network.lines[1].closed = false
     network.lines[2].closed = false
     #expect(throws: SwitchingGraph.Problem.unreachable(bus: 2)) { try SwitchingGraph(network: network) }
+}
+
+/// Timing of the Swift entry point (spanning-tree heuristic included), skipped unless ESM_BENCH
+/// is set:  ESM_BENCH=1 swift test -c release --filter reconfigurationBenchmark
+/// (bench/reconfiguration.py times the same MISOCP through the C API's `conic` mechanism, without
+/// the heuristic, against CVXPY + SCIP).
+@Test(.enabled(if: ProcessInfo.processInfo.environment["ESM_BENCH"] != nil))
+func reconfigurationBenchmark() throws {
+    let network = try loadFeeder("ieee33bw").network
+    var options = ReconfigurationOptions()
+    options.allLinesSwitchable = true
+    var times: [Double] = []
+    var last: ReconfigurationResult?
+    for _ in 0..<3 {
+        let r = try network.reconfigure(options: options)
+        times.append(r.solveSeconds)
+        last = r
+    }
+    let r = try #require(last)
+    let open = r.periods.first.map { $0.openLines.map { network.lines[$0].id } } ?? []
+    print("reconfiguration ieee33bw (Swift API): \(r.status.rawValue), \(r.lossKW) kW, open \(open), gap \(r.gapKW) kW, "
+          + "\(r.nodes) nodes, \(r.relaxations) relaxations, search \(times.min() ?? 0) s (best of 3)")
 }
