@@ -56,11 +56,35 @@ func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
         #expect(abs(ac.totalLossKW - period.lossKW) < 1e-3)   // relaxation exact: same losses as AC
     }
 
+    // one operation per switch is enough (1–2 closes, 0–1 opens); zero per switch freezes
+    var perSwitch = ReconfigurationOptions()
+    perSwitch.formulation.perSwitchLimit = 1
+    #expect(abs(try network.reconfigure(options: perSwitch).lossKW / 1000 - 0.005449) < 1e-6)
+    perSwitch.formulation.perSwitchLimit = 0
+    #expect(abs(try network.reconfigure(options: perSwitch).lossKW / 1000 - 0.007474) < 1e-6)
+
+    // counted from the network as given (all three lines closed), opening 1–2 in period 1
+    // already costs one operation: a budget of 2 keeps 1–2 open, 3 allows the move
+    var counted = ReconfigurationOptions()
+    counted.formulation.countFromInitialStatus = true
+    counted.formulation.switchingBudget = 2
+    #expect(abs(try network.reconfigure(options: counted).lossKW / 1000 - 0.007474) < 1e-6)
+    counted.formulation.switchingBudget = 3
+    #expect(abs(try network.reconfigure(options: counted).lossKW / 1000 - 0.005449) < 1e-6)
+
     // a budget of one operation cannot move an open line (two operations): same as frozen
     var one = ReconfigurationOptions()
     one.formulation.switchingBudget = 1
     let single = try network.reconfigure(options: one)
     #expect(abs(single.lossKW - kept.lossKW) < 1e-6 * kept.lossKW)
+}
+
+@Test func voltageFloorNoTopologyMeetsIsInfeasible() throws {
+    var network = threeBusLoop(load1: [0.5], load2: [0.3])
+    network.vMinPu = 0.999          // every radial option drops bus 1 or 2 below 0.995
+    let result = try network.reconfigure()
+    #expect(result.status == .infeasible)
+    #expect(!result.hasIncumbent && result.periods.isEmpty)
 }
 
 @Test func a3IEEE33StaticReconfiguration() throws {
