@@ -92,7 +92,7 @@ extension Network {
 
         var builder = ConicBuilder()
         let injections = (0..<T).map { BusInjections.fixed(kW: kW[$0], kVAr: kVAr[$0]) }
-        let model = addSwitchableBranchFlow(to: &builder, graph: graph, periods: T, injections: injections,
+        let model = try addSwitchableBranchFlow(to: &builder, graph: graph, periods: T, injections: injections,
                                             flowBoundKVA: bound, options: options.formulation)
         for t in 0..<T { builder.addLinearCost(model.lossKW(period: t)) }
         let built = try builder.build()

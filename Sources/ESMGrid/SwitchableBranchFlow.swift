@@ -135,12 +135,17 @@ extension Network {
     /// holds one `BusInjections` per period (kW / kVAr into the grid, on top of the buses'
     /// passive loads of that period), or is empty. `flowBoundKVA` is the caller's bound on any
     /// line flow (e.g. total demand plus total injection capacity), for the big-M terms; the
-    /// binaries are marked in the builder. The caller adds the objective (e.g. `lossKW`).
+    /// binaries are marked in the builder. The caller adds the objective (e.g. `lossKW`). Throws
+    /// `SwitchingGraph.Problem.doesNotMatch` when `graph` was built from another network.
     public func addSwitchableBranchFlow(to builder: inout ConicBuilder, graph: SwitchingGraph, periods: Int,
                                         injections: [BusInjections], flowBoundKVA: Double,
                                         options: SwitchableBranchFlowOptions = SwitchableBranchFlowOptions())
-        -> SwitchableBranchFlowModel {
+        throws -> SwitchableBranchFlowModel {
         let n = buses.count, lineCount = lines.count, root = substation
+        guard graph.busCount == n, graph.from.count == lineCount, graph.root == root,
+              zip(graph.from, graph.to).elementsEqual(lines.map { ($0.from, $0.to) }, by: { $0 == $1 }) else {
+            throw SwitchingGraph.Problem.doesNotMatch
+        }
         let T = max(periods, 1)
         let prefix = options.namePrefix
         func load(_ series: [Double], _ t: Int) -> Double {

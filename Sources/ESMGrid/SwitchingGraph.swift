@@ -34,11 +34,18 @@ public struct SwitchingGraph: Sendable {
         case unreachable(bus: Int)
         /// These fixed-closed lines (no switch) close a loop among themselves.
         case fixedLoop(line: Int)
+        /// The substation or a line end is not a bus index, or a graph is used with another
+        /// network than its own.
+        case doesNotMatch
     }
 
     public init(network: Network, allLinesSwitchable: Bool = false) throws {
         let n = network.buses.count
         let lines = network.lines
+        guard network.substation >= 0, network.substation < n,
+              !lines.contains(where: { $0.from < 0 || $0.from >= n || $0.to < 0 || $0.to >= n }) else {
+            throw Problem.doesNotMatch
+        }
         busCount = n
         root = network.substation
         from = lines.map(\.from)

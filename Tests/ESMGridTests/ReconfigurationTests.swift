@@ -181,6 +181,16 @@ func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
     network.lines[1].closed = false
     network.lines[2].closed = false
     #expect(throws: SwitchingGraph.Problem.unreachable(bus: 2)) { try SwitchingGraph(network: network) }
+    var bad = network
+    bad.substation = 7
+    #expect(throws: SwitchingGraph.Problem.doesNotMatch) { try SwitchingGraph(network: bad) }
+    // a graph of another network is refused, not trapped on
+    let other = try SwitchingGraph(network: threeBusLoop(load1: [0.5], load2: [0.3]))
+    let ieee = try loadFeeder("ieee33bw").network
+    var builder = ConicBuilder()
+    #expect(throws: SwitchingGraph.Problem.doesNotMatch) {
+        try ieee.addSwitchableBranchFlow(to: &builder, graph: other, periods: 1, injections: [], flowBoundKVA: 1000)
+    }
 }
 
 /// Timing of the Swift entry point (spanning-tree heuristic included), skipped unless ESM_BENCH
