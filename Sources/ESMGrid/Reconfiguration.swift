@@ -66,6 +66,37 @@ extension Network {
     public func reconfigure(injectionKW: [[Double]] = [], injectionKVAr: [[Double]] = [],
                             options: ReconfigurationOptions = ReconfigurationOptions(),
                             onProgress: ((BranchAndBoundProgress) -> Bool)? = nil) throws -> ReconfigurationResult {
+        let (model, built, kW, kVAr) = try reconfigurationProblem(injectionKW: injectionKW, injectionKVAr: injectionKVAr,
+                                                                  options: options)
+        let T = model.periods
+        let heuristic = IncumbentHeuristic { x in model.radialAssignments(relaxation: x) }
+        let search = solveMixedInteger(built.problem, settings: options.search, heuristic: heuristic,
+                                       onProgress: onProgress)
+
+        var periods: [ReconfiguredPeriod] = []
+        var operations = 0
+        if search.hasIncumbent {
+            let x = search.x
+            let closed = model.closedLines(x: x)
+            for t in 0..<T {
+                if t > 0 { operations += zip(closed[t], closed[t - 1]).filter { $0 != $1 }.count }
+                periods.append(verify(model: model, closed: closed[t], period: t, x: x, kW: kW[t], kVAr: kVAr[t]))
+            }
+        }
+        return ReconfigurationResult(status: search.status, hasIncumbent: search.hasIncumbent, periods: periods,
+                                     lossKW: search.hasIncumbent ? search.objective : 0,
+                                     bestBoundKW: search.bestBound, gapKW: search.hasIncumbent ? search.gap : 0,
+                                     switchOperations: operations, nodes: search.nodes, relaxations: search.relaxations,
+                                     heuristicIncumbents: search.heuristicIncumbents, solveSeconds: search.solveSeconds,
+                                     message: search.message)
+    }
+
+    /// The MISOCP `reconfigure` solves (losses in kW as the objective), with the per-period
+    /// injections it used; public so that benchmarks can hand the identical problem to another
+    /// solver.
+    public func reconfigurationProblem(injectionKW: [[Double]] = [], injectionKVAr: [[Double]] = [],
+                                       options: ReconfigurationOptions = ReconfigurationOptions()) throws
+        -> (model: SwitchableBranchFlowModel, built: ConicModel, kW: [[Double]], kVAr: [[Double]]) {
         let graph = try SwitchingGraph(network: self, allLinesSwitchable: options.allLinesSwitchable)
         let longest = buses.map { max($0.pLoadKW.count, $0.qLoadKVAr.count) }.max() ?? 1
         let T = max(options.periods ?? max(longest, injectionKW.count, injectionKVAr.count), 1)
@@ -96,26 +127,7 @@ extension Network {
                                             flowBoundKVA: bound, options: options.formulation)
         for t in 0..<T { builder.addLinearCost(model.lossKW(period: t)) }
         let built = try builder.build()
-        let heuristic = IncumbentHeuristic { x in model.radialAssignments(relaxation: x) }
-        let search = solveMixedInteger(built.problem, settings: options.search, heuristic: heuristic,
-                                       onProgress: onProgress)
-
-        var periods: [ReconfiguredPeriod] = []
-        var operations = 0
-        if search.hasIncumbent {
-            let x = search.x
-            let closed = model.closedLines(x: x)
-            for t in 0..<T {
-                if t > 0 { operations += zip(closed[t], closed[t - 1]).filter { $0 != $1 }.count }
-                periods.append(verify(model: model, closed: closed[t], period: t, x: x, kW: kW[t], kVAr: kVAr[t]))
-            }
-        }
-        return ReconfigurationResult(status: search.status, hasIncumbent: search.hasIncumbent, periods: periods,
-                                     lossKW: search.hasIncumbent ? search.objective : 0,
-                                     bestBoundKW: search.bestBound, gapKW: search.hasIncumbent ? search.gap : 0,
-                                     switchOperations: operations, nodes: search.nodes, relaxations: search.relaxations,
-                                     heuristicIncumbents: search.heuristicIncumbents, solveSeconds: search.solveSeconds,
-                                     message: search.message)
+        return (model, built, kW, kVAr)
     }
 
     /// The relaxation's numbers of one period and the AC power flow of its topology.

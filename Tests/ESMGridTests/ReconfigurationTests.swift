@@ -213,4 +213,29 @@ func reconfigurationBenchmark() throws {
     let open = r.periods.first.map { $0.openLines.map { network.lines[$0].id } } ?? []
     print("reconfiguration ieee33bw (Swift API): \(r.status.rawValue), \(r.lossKW) kW, open \(open), gap \(r.gapKW) kW, "
           + "\(r.nodes) nodes, \(r.relaxations) relaxations, search \(times.min() ?? 0) s (best of 3)")
+
+    // ESM_BENCH_DUMP=dir: the identical MISOCP as a `conic` problem, with the Swift figures, for
+    // bench/reconfiguration.py --swift-problem (CVXPY + SCIP and the C API on the same data).
+    if let dir = ProcessInfo.processInfo.environment["ESM_BENCH_DUMP"] {
+        let (model, built, _, _) = try network.reconfigurationProblem(options: options)
+        let problem = built.problem
+        let cones: [[String: Any]] = problem.cones.map {
+            switch $0 {
+            case .zero(let k): return ["type": "zero", "dim": k]
+            case .nonnegative(let k): return ["type": "nonneg", "dim": k]
+            case .secondOrder(let k): return ["type": "soc", "dim": k]
+            }
+        }
+        let alpha = model.alpha[0].enumerated().filter { $0.1 >= 0 }.map { ["line": network.lines[$0.0].id, "variable": $0.1] as [String: Any] }
+        let document: [String: Any] = [
+            "conic": ["P": NSNull(), "q": problem.q, "b": problem.b, "cones": cones, "integers": problem.integers,
+                      "A": ["m": problem.A.m, "n": problem.A.n, "colptr": problem.A.colptr,
+                            "rowval": problem.A.rowval, "nzval": problem.A.nzval]],
+            "alpha": alpha,
+            "swift": ["status": r.status.rawValue, "lossKW": r.lossKW, "bestBoundKW": r.bestBoundKW, "nodes": r.nodes,
+                      "relaxations": r.relaxations, "seconds": times.min() ?? 0, "open": open],
+        ]
+        let data = try JSONSerialization.data(withJSONObject: document)
+        try data.write(to: URL(fileURLWithPath: dir).appendingPathComponent("reconfiguration_ieee33bw.json"))
+    }
 }
