@@ -39,6 +39,9 @@ public struct ReconfiguredPeriod: Sendable {
     public var relaxationGapMaxPu: Double
     /// Relaxation voltages per bus, pu.
     public var vPu: [Double]
+    /// Per line: flow at the `from` end, kW / kVAr (0 on open lines and non-candidates).
+    public var pKW: [Double]
+    public var qKVAr: [Double]
 }
 
 public struct ReconfigurationResult: Sendable {
@@ -152,8 +155,10 @@ extension Network {
             flow = ac
         }
         let open = lines.indices.filter { model.graph.candidate[$0] && !closed[$0] }
+        let pKW = lines.indices.map { Feeder.finite(value(model.p[t][$0]) * model.baseKVA) }
+        let qKVAr = lines.indices.map { Feeder.finite(value(model.q[t][$0]) * model.baseKVA) }
         return ReconfiguredPeriod(closed: closed, openLines: open, lossKW: Feeder.finite(loss), powerFlow: flow,
                                   acVoltageErrorMaxPu: Feeder.finite(error), relaxationGapMaxPu: Feeder.finite(gap),
-                                  vPu: vPu)
+                                  vPu: vPu, pKW: pKW, qKVAr: qKVAr)
     }
 }

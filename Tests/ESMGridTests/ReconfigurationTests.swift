@@ -105,6 +105,13 @@ func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
     #expect(result.heuristicIncumbents >= 1)
     let graph = try SwitchingGraph(network: network, allLinesSwitchable: true)
     #expect(graph.isRadial(closed: period.closed))
+    // spec §7 invariants 4 and 5: open lines carry nothing, the relaxation is exact, and the
+    // relaxation's flows are the AC power flow's
+    for k in period.openLines { #expect(abs(period.pKW[k]) < 1e-6 && abs(period.qKVAr[k]) < 1e-6) }
+    #expect(period.relaxationGapMaxPu < 1e-5 && period.acVoltageErrorMaxPu < 1e-5)
+    for k in network.lines.indices where period.closed[k] {
+        #expect(abs(period.pKW[k] - ac.pKW[k]) < 1e-2 && abs(period.qKVAr[k] - ac.qKVAr[k]) < 1e-2)
+    }
     print("A3 ieee33bw: open \(openIDs.sorted()), relaxation \(result.lossKW) kW, AC \(ac.totalLossKW) kW, "
           + "V_min \(ac.vMinPu) at bus \(network.buses[ac.vMinBus].id), \(result.nodes) nodes, "
           + "\(result.relaxations) relaxations, \(result.solveSeconds) s")
@@ -133,6 +140,14 @@ func threeBusLoop(load1: [Double], load2: [Double]) -> Network {
     #expect(limited.bestBoundKW <= limited.lossKW && limited.gapKW >= 0)
     #expect(abs(limited.gapKW - (limited.lossKW - limited.bestBoundKW)) < 1e-9)
     #expect(limited.bestBoundKW <= 139.551)             // a valid bound on the known optimum
+
+    // a wall-clock limit likewise answers the root's incumbent with its gap
+    options.search.maxNodes = 10_000
+    options.search.timeLimitSeconds = 0.3
+    let timed = try network.reconfigure(options: options)
+    #expect(timed.status == .timeLimit || timed.status == .optimal)
+    #expect(timed.hasIncumbent && timed.bestBoundKW <= 139.551 && timed.gapKW >= 0)
+    #expect(timed.status == .optimal || timed.message.contains("time limit"))
 }
 
 @Test func a5GraphRulesOnIEEE33() throws {
