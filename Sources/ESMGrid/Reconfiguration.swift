@@ -14,6 +14,11 @@ public struct ReconfigurationOptions: Sendable {
     public var search: BranchAndBoundSettings
     /// Number of periods; nil: the longest load series (at least 1).
     public var periods: Int?
+    /// Over several periods, first solve each period on its own: the sum of their proven bounds
+    /// bounds the horizon (dropping the switching constraints only relaxes it), and when their
+    /// optimal topologies meet the switching limits they are the horizon's optimum. Otherwise the
+    /// joint search runs, seeded with them and reporting the better of the two bounds.
+    public var decomposeByPeriod = true
 
     public init() {
         var s = BranchAndBoundSettings()
@@ -69,11 +74,94 @@ extension Network {
     public func reconfigure(injectionKW: [[Double]] = [], injectionKVAr: [[Double]] = [],
                             options: ReconfigurationOptions = ReconfigurationOptions(),
                             onProgress: ((BranchAndBoundProgress) -> Bool)? = nil) throws -> ReconfigurationResult {
+        // Elapsed time is the searches' own (building the models is small against them).
+        var elapsed = 0.0
+        let longest = buses.map { max($0.pLoadKW.count, $0.qLoadKVAr.count) }.max() ?? 1
+        let T = max(options.periods ?? max(longest, injectionKW.count, injectionKVAr.count), 1)
+        guard T > 1, options.decomposeByPeriod else {
+            return try reconfigureJointly(injectionKW: injectionKW, injectionKVAr: injectionKVAr, options: options,
+                                          seeds: [], onProgress: onProgress)
+        }
+        func row(_ series: [[Double]], _ t: Int) -> [[Double]] { series.isEmpty ? [] : [series[min(t, series.count - 1)]] }
+        func at(_ series: [Double], _ t: Int) -> [Double] { series.isEmpty ? [] : [series[min(t, series.count - 1)]] }
+        var single = options
+        single.periods = 1
+        single.formulation.switchingBudget = nil
+        single.formulation.perSwitchLimit = nil
+        var parts: [ReconfigurationResult] = []
+        var nodes = 0, relaxations = 0, heuristicIncumbents = 0
+        for t in 0..<T {
+            var slice = self
+            for b in slice.buses.indices {
+                slice.buses[b].pLoadKW = at(buses[b].pLoadKW, t)
+                slice.buses[b].qLoadKVAr = at(buses[b].qLoadKVAr, t)
+            }
+            single.search.timeLimitSeconds = options.search.timeLimitSeconds - elapsed
+            let part = try slice.reconfigureJointly(injectionKW: row(injectionKW, t), injectionKVAr: row(injectionKVAr, t),
+                                                    options: single, seeds: [], onProgress: onProgress)
+            elapsed += part.solveSeconds
+            nodes += part.nodes; relaxations += part.relaxations; heuristicIncumbents += part.heuristicIncumbents
+            if part.status == .infeasible {
+                var r = part
+                r.message = "period \(t): no radial topology meets the limits"
+                r.nodes = nodes; r.relaxations = relaxations; r.solveSeconds = elapsed
+                return r
+            }
+            parts.append(part)
+        }
+        let decomposed = parts.allSatisfy { $0.status == .optimal && $0.periods.count == 1 }
+        let closed = parts.compactMap { $0.periods.first?.closed }
+        let bound = parts.reduce(0.0) { $0 + $1.bestBoundKW }
+        if decomposed, closed.count == T, withinSwitchingLimits(closed, options: options.formulation) {
+            let loss = parts.reduce(0.0) { $0 + $1.lossKW }
+            let operations = (1..<T).reduce(0) { acc, t in acc + zip(closed[t], closed[t - 1]).filter { $0 != $1 }.count }
+            return ReconfigurationResult(status: .optimal, hasIncumbent: true, periods: parts.compactMap(\.periods.first),
+                                         lossKW: loss, bestBoundKW: min(bound, loss), gapKW: max(0, loss - bound),
+                                         switchOperations: operations, nodes: nodes, relaxations: relaxations,
+                                         heuristicIncumbents: heuristicIncumbents, solveSeconds: elapsed,
+                                         message: "periods solved separately; their topologies meet the switching limits")
+        }
+        // Coupled: seed the joint search with each period's topology held over the horizon.
+        var joint = options
+        joint.search.timeLimitSeconds = options.search.timeLimitSeconds - elapsed
+        let seeds = closed.map { [[Bool]](repeating: $0, count: T) }
+        var r = try reconfigureJointly(injectionKW: injectionKW, injectionKVAr: injectionKVAr, options: joint,
+                                       seeds: seeds, onProgress: onProgress)
+        if decomposed && r.hasIncumbent && bound > r.bestBoundKW {
+            r.bestBoundKW = min(bound, r.lossKW)
+            r.gapKW = max(0, r.lossKW - r.bestBoundKW)
+            let tol = max(options.search.absoluteGap, options.search.relativeGap * max(1, abs(r.lossKW)))
+            if r.gapKW <= tol && (r.status == .nodeLimit || r.status == .timeLimit) { r.status = .optimal }
+        }
+        r.nodes += nodes; r.relaxations += relaxations; r.heuristicIncumbents += heuristicIncumbents
+        r.solveSeconds += elapsed
+        return r
+    }
+
+    /// The switching constraints of `options` hold for this sequence of topologies.
+    func withinSwitchingLimits(_ closed: [[Bool]], options: SwitchableBranchFlowOptions) -> Bool {
+        var perLine = [Int](repeating: 0, count: lines.count)
+        for t in closed.indices {
+            let previous = t > 0 ? closed[t - 1] : (options.countFromInitialStatus ? lines.map(\.closed) : closed[t])
+            for k in lines.indices where closed[t][k] != previous[k] { perLine[k] += 1 }
+        }
+        if let budget = options.switchingBudget, perLine.reduce(0, +) > budget { return false }
+        if let limit = options.perSwitchLimit, perLine.contains(where: { $0 > limit }) { return false }
+        return true
+    }
+
+    /// The joint MISOCP over all periods, by branch-and-bound; `seeds` are whole topologies
+    /// (per period, per line) offered to the search as incumbents at the root.
+    func reconfigureJointly(injectionKW: [[Double]], injectionKVAr: [[Double]], options: ReconfigurationOptions,
+                            seeds: [[[Bool]]], onProgress: ((BranchAndBoundProgress) -> Bool)?) throws -> ReconfigurationResult {
         let (model, built, kW, kVAr) = try reconfigurationProblem(injectionKW: injectionKW, injectionKVAr: injectionKVAr,
                                                                   options: options)
         let T = model.periods
-        let heuristic = IncumbentHeuristic { x in model.radialAssignments(relaxation: x) }
-        let search = solveMixedInteger(built.problem, settings: options.search, heuristic: heuristic,
+        let seeded = seeds.filter { $0.count == T }.map { model.assignment(closed: $0) }
+        let heuristic = IncumbentHeuristic { x in seeded + model.radialAssignments(relaxation: x) }
+        var settings = options.search
+        settings.timeLimitSeconds = max(settings.timeLimitSeconds, 0)
+        let search = solveMixedInteger(built.problem, settings: settings, heuristic: heuristic,
                                        onProgress: onProgress)
 
         var periods: [ReconfiguredPeriod] = []

@@ -91,6 +91,15 @@ public struct SwitchableBranchFlowModel: Sendable {
         }
     }
 
+    /// The binaries' values (variable → 0/1) of a topology given per period and per line.
+    public func assignment(closed: [[Bool]]) -> [Int: Double] {
+        var out: [Int: Double] = [:]
+        for t in 0..<min(periods, closed.count) {
+            for (k, a) in alpha[t].enumerated() where a >= 0 && k < closed[t].count { out[a] = closed[t][k] ? 1 : 0 }
+        }
+        return out
+    }
+
     /// The incumbent heuristic for the branch-and-bound: maximum-weight spanning trees from a
     /// relaxation, per period and (so that no switching is needed, within any budget) one for all
     /// periods, weighted by α and by the relaxation's apparent flows; and the network's own
@@ -110,13 +119,7 @@ public struct SwitchableBranchFlowModel: Sendable {
                 }
             }
         }
-        func assignment(_ trees: [[Bool]]) -> [Int: Double] {
-            var out: [Int: Double] = [:]
-            for t in 0..<periods {
-                for (k, a) in alpha[t].enumerated() where a >= 0 { out[a] = trees[t][k] ? 1 : 0 }
-            }
-            return out
-        }
+        func assignment(_ trees: [[Bool]]) -> [Int: Double] { self.assignment(closed: trees) }
         var candidates: [[Int: Double]] = []
         for flows in [false, true] {
             let perPeriod = (0..<periods).compactMap { graph.spanningTree(weights: weights([$0], flows: flows)) }
