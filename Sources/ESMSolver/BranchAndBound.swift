@@ -4,14 +4,27 @@
 // to the constraints once, lb_j ≤ x_j ≤ ub_j as (−x_j + s = −lb_j, x_j + s = ub_j, s ≥ 0); a
 // node of the tree differs from the root only in these bounds, i.e. only in b, so the whole tree
 // is solved with one `ConicSolver` and `update(b:)`: the equilibration, KKT pattern, ordering
-// and symbolic factorization are computed once. Nodes are explored best-bound first (the open
-// node with the smallest relaxation value); the branching variable is the most fractional one.
+// and symbolic factorization are computed once (that is the warm start an interior-point method
+// allows: a node reuses the factorization's structure; its iterates start afresh, since an
+// interior-point method gains nothing from the parent's boundary point).
+//
+// Search: best bound first, plunging into the child the relaxation leans to. Branching is
+// reliability branching: pseudo-costs (the average bound gain per unit change of a binary, down
+// and up) score the fractional binaries by the product rule; binaries whose pseudo-costs rest on
+// fewer than `reliability` observations are strong-branched first (both children solved), up to
+// `strongBranchingCandidates` of them per node, which also prunes infeasible children early.
+// Incumbents come from integral relaxations, rounding at the root, and the caller's
+// `IncumbentHeuristic` (e.g. a spanning tree built from a relaxation's switch statuses).
+// Bounds are honest: a relaxation's value counts as a bound only after subtracting the
+// interior-point method's own duality-gap tolerance, so `bestBound` never exceeds the optimum by
+// the solver's inaccuracy.
 
 /// Settings of the branch-and-bound search.
 public struct BranchAndBoundSettings: Sendable, Equatable {
     /// Settings of every relaxation solve.
     public var solver = SolverSettings()
-    /// Maximum number of relaxations solved (status `nodeLimit` beyond).
+    /// Maximum number of nodes explored (status `nodeLimit` beyond); strong branching and
+    /// heuristics solve further relaxations within a node.
     public var maxNodes: Int = 10_000
     /// Stop once incumbent − best bound ≤ max(absoluteGap, relativeGap·max(1, |incumbent|)).
     public var absoluteGap: Double = 1e-6
@@ -20,6 +33,13 @@ public struct BranchAndBoundSettings: Sendable, Equatable {
     public var integralityTolerance: Double = 1e-6
     /// Wall-clock limit for the whole search.
     public var timeLimitSeconds: Double = .infinity
+    /// Strong branching: at most this many unreliable candidates per node (0: pseudo-costs only,
+    /// most fractional while none are known).
+    public var strongBranchingCandidates: Int = 4
+    /// A binary's pseudo-costs are reliable after this many observations in each direction.
+    public var reliability: Int = 1
+    /// The caller's heuristic runs at the root and then every this many nodes.
+    public var heuristicEveryNodes: Int = 20
     public init() {}
 }
 
@@ -51,6 +71,14 @@ public struct BranchAndBoundProgress: Sendable {
     public var elapsedSeconds: Double
 }
 
+/// The caller's incumbent heuristic: given a relaxation's `x`, proposes assignments of the
+/// binaries (variable index → 0 or 1; binaries left out take the rounded relaxation value). The
+/// search solves the relaxation with each assignment fixed and keeps the best feasible one.
+public struct IncumbentHeuristic {
+    public let propose: ([Double]) -> [[Int: Double]]
+    public init(_ propose: @escaping ([Double]) -> [[Int: Double]]) { self.propose = propose }
+}
+
 /// The result of a branch-and-bound search. All numbers are finite.
 public struct MixedIntegerSolution: Sendable {
     public var status: MixedIntegerStatus
@@ -67,6 +95,10 @@ public struct MixedIntegerSolution: Sendable {
     /// incumbent − bestBound (0 if optimal, `greatestFiniteMagnitude` without an incumbent).
     public var gap: Double
     public var nodes: Int
+    /// Relaxations solved in all (nodes, strong branching, heuristics).
+    public var relaxations: Int = 0
+    /// Incumbents found by the caller's heuristic (of all incumbents found).
+    public var heuristicIncumbents: Int = 0
     /// Interior-point iterations over all nodes.
     public var iterations: Int
     /// Relative residuals of the incumbent's relaxation (0 without an incumbent).
@@ -97,15 +129,49 @@ public struct MixedIntegerSolution: Sendable {
 }
 
 private struct OpenNode {
+    /// Lower bound on the node's optimum (the parent's, or the strong-branching child's value).
     var bound: Double
     var lower: [Double]
     var upper: [Double]
     var depth: Int
+    /// The decision that created the node, for the pseudo-costs: binary, direction, the
+    /// parent's relaxation value and the distance the binary moved (−1 at the root).
+    var branched: Int = -1
+    var up = false
+    var parentValue = 0.0
+    var moved = 0.0
+}
+
+/// Per-binary average bound gain per unit change, down and up.
+private struct PseudoCosts {
+    var sum: [[Double]]
+    var count: [[Int]]
+    init(count n: Int) {
+        sum = [[Double]](repeating: [0, 0], count: n)
+        count = [[Int]](repeating: [0, 0], count: n)
+    }
+    mutating func record(_ t: Int, up: Bool, gain: Double, moved: Double) {
+        guard moved > 1e-9, gain.isFinite else { return }
+        let d = up ? 1 : 0
+        sum[t][d] += max(gain, 0) / moved
+        count[t][d] += 1
+    }
+    /// The average of the binary's observations, else of all binaries', else 1.
+    func estimate(_ t: Int, up: Bool) -> Double {
+        let d = up ? 1 : 0
+        if count[t][d] > 0 { return sum[t][d] / Double(count[t][d]) }
+        var s = 0.0, c = 0
+        for i in sum.indices where count[i][d] > 0 { s += sum[i][d] / Double(count[i][d]); c += 1 }
+        return c > 0 ? s / Double(c) : 1
+    }
+    func reliable(_ t: Int, threshold: Int) -> Bool { min(count[t][0], count[t][1]) >= threshold }
 }
 
 /// Solves `problem` with its `integers` restricted to {0, 1}. Without integers this is one
-/// relaxation. `onProgress` returning true stops the search (status `interrupted`).
+/// relaxation. `heuristic` proposes incumbents from relaxations; `onProgress` returning true
+/// stops the search (status `interrupted`).
 public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundSettings = BranchAndBoundSettings(),
+                              heuristic: IncumbentHeuristic? = nil,
                               onProgress: ((BranchAndBoundProgress) -> Bool)? = nil) -> MixedIntegerSolution {
     let start = monotonicSeconds()
     let n = problem.q.count, m = problem.b.count
@@ -121,6 +187,8 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
     var seen = Set<Int>()
     let binaries = problem.integers.filter { seen.insert($0).inserted }
     let nb = binaries.count
+    var position = [Int: Int]()
+    for (t, j) in binaries.enumerated() { position[j] = t }
 
     // Append the bound rows.
     var triplets = [(row: Int, col: Int, value: Double)]()
@@ -153,6 +221,7 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
 
     var incumbent: ConicSolution?
     var incumbentObjective = Double.infinity
+    var heuristicIncumbents = 0
     var open = [OpenNode]()          // binary min-heap on bound
     func push(_ node: OpenNode) {
         open.append(node)
@@ -187,22 +256,60 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
         let tol = max(settings.absoluteGap, settings.relativeGap * max(1, abs(incumbentObjective)))
         return incumbentObjective - bound <= tol
     }
+    /// What the relaxation's optimum is at least: the interior-point objective less the duality
+    /// gap the method was allowed to leave (the reduced tolerances for inaccurate solves).
+    func lowerBound(_ sol: ConicSolution) -> Double {
+        let s = settings.solver
+        let exact = sol.status == .solved
+        let abs_ = exact ? s.gapAbsTolerance : s.reducedGapAbsTolerance
+        let rel = exact ? s.gapRelTolerance : s.reducedGapRelTolerance
+        return sol.objective - max(abs_, rel * abs(sol.objective))
+    }
 
     var iterations = 0
+    var relaxations = 0
     /// The relaxation with the given bounds on the binaries (nil if the bounds are rejected).
     func solveRelaxation(lower: [Double], upper: [Double]) -> ConicSolution? {
         do { try solver.update(b: bVector(lower: lower, upper: upper)) } catch { return nil }
         let sol = solver.solve()
         iterations += sol.iterations
+        relaxations += 1
         return sol
     }
-    /// All binaries fixed at the rounded relaxation values: a feasible point, if solvable.
-    func roundingHeuristic(_ relaxed: ConicSolution) -> ConicSolution? {
-        let fixed = binaries.map { relaxed.x[$0] >= 0.5 ? 1.0 : 0.0 }
-        guard let sol = solveRelaxation(lower: fixed, upper: fixed), sol.status.hasSolution else { return nil }
-        return sol
+    func fractionalPart(_ v: Double) -> Double { min(abs(v), abs(1 - v)) }
+    func isIntegral(_ sol: ConicSolution) -> Bool {
+        !binaries.contains { fractionalPart(sol.x[$0]) > settings.integralityTolerance }
+    }
+    @discardableResult
+    func offer(_ sol: ConicSolution) -> Bool {
+        guard sol.status.hasSolution, sol.objective < incumbentObjective else { return false }
+        incumbent = sol
+        incumbentObjective = sol.objective
+        return true
+    }
+    /// Fixes every binary (given values, else the rounded relaxation) and solves: an incumbent
+    /// if feasible and better. Each assignment is tried once.
+    var tried = Set<[Bool]>()
+    func tryAssignment(_ values: [Int: Double], relaxed: [Double]) -> Bool {
+        let fixed = binaries.map { j -> Double in
+            let v = values[j] ?? relaxed[j]
+            return v >= 0.5 ? 1.0 : 0.0
+        }
+        guard tried.insert(fixed.map { $0 > 0.5 }).inserted else { return false }
+        guard let sol = solveRelaxation(lower: fixed, upper: fixed) else { return false }
+        return offer(sol)
+    }
+    func runHeuristic(_ relaxed: ConicSolution) -> Bool {
+        guard let h = heuristic else { return false }
+        var found = false
+        for proposal in h.propose(relaxed.x) where tryAssignment(proposal, relaxed: relaxed.x) {
+            found = true
+            heuristicIncumbents += 1
+        }
+        return found
     }
 
+    var pseudo = PseudoCosts(count: nb)
     push(OpenNode(bound: -.infinity, lower: [Double](repeating: 0, count: nb),
                   upper: [Double](repeating: 1, count: nb), depth: 0))
     var nodes = 0
@@ -213,13 +320,14 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
 
     var plunge: OpenNode?            // the child explored next, depth first, before the heap
     var prunedBound = Double.infinity   // smallest bound of nodes dropped as within the gap
+    func timeUp() -> Bool { monotonicSeconds() - start > settings.timeLimitSeconds }
     search: while true {
-        let node: OpenNode
+        var node: OpenNode
         if let p = plunge { node = p; plunge = nil } else if let p = pop() { node = p } else { break }
         if node.bound >= incumbentObjective { continue }
         if closeEnough(node.bound) { prunedBound = min(prunedBound, node.bound); continue }
         if nodes >= settings.maxNodes { push(node); status = .nodeLimit; break }
-        if monotonicSeconds() - start > settings.timeLimitSeconds { push(node); status = .timeLimit; break }
+        if timeUp() { push(node); status = .timeLimit; break }
         nodes += 1
         guard let sol = solveRelaxation(lower: node.lower, upper: node.upper) else {
             status = .numericalError
@@ -229,35 +337,116 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
         var newIncumbent = false
         switch sol.status {
         case .solved, .solvedInaccurate:
-            let bound = sol.objective
+            let bound = max(lowerBound(sol), node.bound)
+            if node.branched >= 0 {
+                pseudo.record(node.branched, up: node.up, gain: sol.objective - node.parentValue, moved: node.moved)
+            }
             if bound >= incumbentObjective { break }
             if closeEnough(bound) { prunedBound = min(prunedBound, bound); break }
-            // most fractional binary
-            var branch = -1
-            var bestFrac = settings.integralityTolerance
-            for t in 0..<nb {
-                let v = sol.x[binaries[t]]
-                let frac = min(abs(v), abs(1 - v))
-                if frac > bestFrac { bestFrac = frac; branch = t }
-            }
-            if branch < 0 {
-                incumbent = sol
-                incumbentObjective = bound
-                newIncumbent = true
+            let fractional = (0..<nb).filter { fractionalPart(sol.x[binaries[$0]]) > settings.integralityTolerance }
+            if fractional.isEmpty {
+                newIncumbent = offer(sol)
                 break
             }
-            if node.depth == 0, let rounded = roundingHeuristic(sol), rounded.objective < incumbentObjective {
-                incumbent = rounded
-                incumbentObjective = rounded.objective
-                newIncumbent = true
+            // The caller's heuristic first (it knows the problem), then plain rounding at the root.
+            if node.depth == 0 || (settings.heuristicEveryNodes > 0 && nodes % settings.heuristicEveryNodes == 0) {
+                newIncumbent = runHeuristic(sol) || newIncumbent
             }
+            if node.depth == 0 {
+                newIncumbent = tryAssignment([:], relaxed: sol.x) || newIncumbent
+            }
+            if closeEnough(bound) { prunedBound = min(prunedBound, bound); break }
+
+            // Reduced-cost fixing: the duals y of a binary's bound rows price its bounds, and y
+            // stays dual feasible when the bounds change, so fixing an integral binary to its
+            // other value costs at least y (the Lagrangian bound −bᵀy moves by Δb·y). Where that
+            // reaches the incumbent, the binary is fixed for the whole subtree.
+            if incumbentObjective.isFinite {
+                let cutoff = incumbentObjective - max(settings.absoluteGap, settings.relativeGap * max(1, abs(incumbentObjective)))
+                for t in 0..<nb where node.lower[t] < node.upper[t] {
+                    let v = sol.x[binaries[t]]
+                    let yLower = sol.y[m + 2 * t], yUpper = sol.y[m + 2 * t + 1]
+                    if v <= settings.integralityTolerance, bound + yLower > cutoff {
+                        node.upper[t] = 0
+                    } else if v >= 1 - settings.integralityTolerance, bound + yUpper > cutoff {
+                        node.lower[t] = 1
+                    }
+                }
+            }
+
+            // Strong branching on the unreliable candidates, most fractional first.
+            var childBound = [Int: (down: Double, up: Double)]()
+            let unreliable = fractional.filter { !pseudo.reliable($0, threshold: settings.reliability) }
+                .sorted { fractionalPart(sol.x[binaries[$0]]) > fractionalPart(sol.x[binaries[$1]]) }
+                .prefix(max(settings.strongBranchingCandidates, 0))
+            var forced: (t: Int, up: Bool)?       // a binary whose other child is infeasible
+            var nodeInfeasible = false
+            for t in unreliable {
+                if timeUp() { break }
+                let v = sol.x[binaries[t]]
+                var values = (down: Double.infinity, up: Double.infinity)
+                for up in [false, true] {
+                    var lo = node.lower, hi = node.upper
+                    if up { lo[t] = 1 } else { hi[t] = 0 }
+                    guard let child = solveRelaxation(lower: lo, upper: hi) else { continue }
+                    if child.status.hasSolution {
+                        pseudo.record(t, up: up, gain: child.objective - sol.objective, moved: up ? 1 - v : v)
+                        let b = max(lowerBound(child), bound)
+                        if up { values.up = b } else { values.down = b }
+                        if isIntegral(child), offer(child) { newIncumbent = true }
+                    } else if child.status == .primalInfeasible {
+                        pseudo.record(t, up: up, gain: 0, moved: 0)
+                    } else {
+                        // a failed child solve proves nothing: keep the parent's bound for it
+                        if up { values.up = bound } else { values.down = bound }
+                    }
+                }
+                childBound[t] = values
+                if values.down == .infinity && values.up == .infinity { nodeInfeasible = true; break }
+                if values.down == .infinity || values.up == .infinity {
+                    forced = (t, values.up != .infinity)
+                    break
+                }
+            }
+            if nodeInfeasible { break }
+            if bound >= incumbentObjective { break }
+
+            // Choose: a binary with an infeasible side, else the best product score.
+            let branch: Int
+            if let f = forced {
+                branch = f.t
+            } else {
+                var best = -1.0, pick = fractional[0]
+                for t in fractional {
+                    let v = sol.x[binaries[t]]
+                    let down: Double, up: Double
+                    if let c = childBound[t] {
+                        down = c.down - bound; up = c.up - bound
+                    } else {
+                        down = pseudo.estimate(t, up: false) * v
+                        up = pseudo.estimate(t, up: true) * (1 - v)
+                    }
+                    let score = max(down, 1e-9) * max(up, 1e-9)
+                    if score > best { best = score; pick = t }
+                }
+                branch = pick
+            }
+            let v = sol.x[binaries[branch]]
             var down = node, up = node
             down.upper[branch] = 0
             up.lower[branch] = 1
-            down.bound = bound; up.bound = bound
+            down.bound = max(bound, childBound[branch]?.down ?? bound)
+            up.bound = max(bound, childBound[branch]?.up ?? bound)
             down.depth += 1; up.depth += 1
+            down.branched = branch; up.branched = branch
+            down.up = false; up.up = true
+            down.parentValue = sol.objective; up.parentValue = sol.objective
+            down.moved = v; up.moved = 1 - v
+            let candidates = [down, up].filter { $0.bound < incumbentObjective }
             // plunge towards the side the relaxation leans to; the other child waits in the heap
-            if sol.x[binaries[branch]] >= 0.5 { push(down); plunge = up } else { push(up); plunge = down }
+            let preferred = v >= 0.5 ? 1 : 0
+            for c in candidates where (c.up ? 1 : 0) != preferred { push(c) }
+            plunge = candidates.first { ($0.up ? 1 : 0) == preferred }
         case .primalInfeasible:
             break
         case .dualInfeasible:
@@ -276,7 +465,7 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
         }
         if let callback = onProgress {
             let best = min(open.map(\.bound).min() ?? incumbentObjective, incumbentObjective, failedBound,
-                           plunge?.bound ?? .infinity)
+                           plunge?.bound ?? .infinity, prunedBound)
             let progress = BranchAndBoundProgress(
                 nodes: nodes, openNodes: open.count,
                 incumbentObjective: incumbentObjective.isFinite ? incumbentObjective : .greatestFiniteMagnitude,
@@ -296,6 +485,7 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
         }
         var r = result(status, message: message, nodes: nodes)
         r.iterations = iterations
+        r.relaxations = relaxations
         r.bestBound = bestBound.isFinite ? bestBound : 0
         r.solveSeconds = elapsed
         return r
@@ -307,8 +497,12 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
         message = "\(failedNodes) relaxations failed; the gap accounts for them"
     }
     let gap = max(0, incumbentObjective - bestBound)
+    if status == .nodeLimit || status == .timeLimit {
+        message = "\(status == .nodeLimit ? "node" : "time") limit after \(nodes) nodes; incumbent \(inc.objective), best bound \(bestBound), gap \(gap)"
+    }
     return MixedIntegerSolution(status: status, hasIncumbent: true, x: inc.x, y: Array(inc.y.prefix(m)),
-                                s: Array(inc.s.prefix(m)), objective: inc.objective, bestBound: bestBound,
-                                gap: gap, nodes: nodes, iterations: iterations, primalResidual: inc.primalResidual,
+                                s: Array(inc.s.prefix(m)), objective: inc.objective, bestBound: min(bestBound, inc.objective),
+                                gap: gap, nodes: nodes, relaxations: relaxations, heuristicIncumbents: heuristicIncumbents,
+                                iterations: iterations, primalResidual: inc.primalResidual,
                                 dualResidual: inc.dualResidual, solveSeconds: elapsed, message: message)
 }

@@ -62,7 +62,8 @@ func knapsack(values: [Double], weights: [Double], capacity: Double) -> ConicPro
     #expect(sol.status == .optimal)
     #expect(abs(sol.objective - 1.25.squareRoot()) < 1e-6)
     #expect(abs(sol.x[1]) < 1e-6)
-    #expect(sol.nodes >= 3)
+    // both children are solved, at the root by strong branching or as nodes
+    #expect(sol.relaxations >= 3)
 }
 
 @Test func branchAndBoundLimitsAndEdgeCases() {
@@ -72,6 +73,7 @@ func knapsack(values: [Double], weights: [Double], capacity: Double) -> ConicPro
                      weights: (0..<n).map { _ in Double(1 + rng.int(12)) }, capacity: 30)
     var s = BranchAndBoundSettings()
     s.maxNodes = 3
+    s.strongBranchingCandidates = 0     // strong branching would close this knapsack within 3 nodes
     let limited = solveMixedInteger(p, settings: s)
     #expect(limited.status == .nodeLimit)
     #expect(limited.nodes == 3)
@@ -131,4 +133,59 @@ func knapsack(values: [Double], weights: [Double], capacity: Double) -> ConicPro
     #expect(abs(-sol.objective - best[capacity]) <= 1e-6 * best[capacity])
     print("knapsack n=30: optimum \(best[capacity]), B&B \(-sol.objective) in \(sol.nodes) nodes, "
           + "\(sol.iterations) IPM iterations, \(sol.solveSeconds) s")
+}
+
+@Test func incumbentHeuristicAndLimits() {
+    var rng = TestRandom(seed: 77)
+    let n = 16
+    let values = (0..<n).map { _ in Double(1 + rng.int(30)) }
+    let weights = (0..<n).map { _ in Double(1 + rng.int(12)) }
+    let capacity = 35.5      // integer weights never fill it: the root relaxation is fractional
+    var best = 0.0, bestMask = 0
+    for mask in 0..<(1 << n) {
+        var w = 0.0, v = 0.0
+        for i in 0..<n where mask & (1 << i) != 0 { w += weights[i]; v += values[i] }
+        if w <= capacity && v > best { best = v; bestMask = mask }
+    }
+    let p = knapsack(values: values, weights: weights, capacity: capacity)
+    let optimum = (0..<n).reduce(into: [Int: Double]()) { $0[$1] = bestMask & (1 << $1) != 0 ? 1 : 0 }
+    let overweight = (0..<n).reduce(into: [Int: Double]()) { $0[$1] = 1 }   // infeasible: dropped
+
+    // The caller's heuristic proposes the optimum at the root: one node suffices for an
+    // incumbent, and the node limit answers it with an honest bound and gap.
+    var calls = 0
+    let heuristic = IncumbentHeuristic { x in
+        calls += 1
+        #expect(x.count == n)
+        return [overweight, optimum]
+    }
+    var s = BranchAndBoundSettings()
+    s.maxNodes = 1
+    let limited = solveMixedInteger(p, settings: s, heuristic: heuristic)
+    #expect(calls == 1)
+    #expect(limited.status == .nodeLimit || limited.status == .optimal)
+    #expect(limited.hasIncumbent && abs(limited.objective + best) < 1e-6)
+    #expect(limited.heuristicIncumbents == 1)
+    #expect(limited.bestBound <= -best + 1e-7 && limited.gap >= 0)
+    #expect(abs(limited.gap - (limited.objective - limited.bestBound)) < 1e-9)
+
+    // Without limits the heuristic's incumbent is proven optimal.
+    let full = solveMixedInteger(p, heuristic: heuristic)
+    #expect(full.status == .optimal && abs(full.objective + best) < 1e-6)
+    #expect(full.bestBound <= -best + 1e-7)
+
+    // A zero time limit stops before the first node: no incumbent, status time_limit.
+    var t = BranchAndBoundSettings()
+    t.timeLimitSeconds = 0
+    let timed = solveMixedInteger(p, settings: t)
+    #expect(timed.status == .timeLimit && !timed.hasIncumbent && timed.nodes == 0)
+
+    // Pseudo-costs only (no strong branching) reach the same optimum.
+    var plain = BranchAndBoundSettings()
+    plain.strongBranchingCandidates = 0
+    plain.relativeGap = 1e-9
+    let pseudo = solveMixedInteger(p, settings: plain)
+    #expect(pseudo.status == .optimal && abs(pseudo.objective + best) < 1e-6)
+    print("knapsack n=16: optimum \(best); strong branching \(full.nodes) nodes / \(full.relaxations) relaxations, "
+          + "pseudo-costs only \(pseudo.nodes) nodes / \(pseudo.relaxations) relaxations")
 }

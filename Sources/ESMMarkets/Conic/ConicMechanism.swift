@@ -32,6 +32,10 @@ enum ConicMechanism {
         var bb = BranchAndBoundSettings()
         bb.solver = settings
         bb.timeLimitSeconds = settings.timeLimitSeconds
+        // The optimality gap follows `options.tolerance` (×10: node relaxations are solved to it)
+        // instead of the search's default 1e-4, so that "solved" means the optimum to ~1e-7.
+        bb.relativeGap = min(bb.relativeGap, max(problem.options.tolerance * 10, 1e-10))
+        bb.absoluteGap = min(bb.absoluteGap, max(problem.options.tolerance * 10, 1e-10))
         if let nodes = problem.options.maxIterations { bb.maxNodes = nodes }
         let solution = solveMixedInteger(conic, settings: bb) { progress in
             control.report(#"{"event":"iteration","mechanism":"conic","nodes":\#(progress.nodes),"incumbent":\#(finite(progress.incumbentObjective)),"bestBound":\#(finite(progress.bestBound))}"#)
