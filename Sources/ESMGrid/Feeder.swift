@@ -149,7 +149,7 @@ public struct Feeder: Sendable {
     /// The power of ten nearest (in ratio) to a quarter of the feeder's total demand in kVA
     /// (1000 kVA for the built-in feeders), so that per-unit flows, squared currents and losses
     /// stay near one. Between 1 kVA and 10¹² kVA; 1000 kVA when there is no demand.
-    static func chooseBaseKVA(_ scale: Double) -> Double {
+    public static func chooseBaseKVA(_ scale: Double) -> Double {
         guard scale.isFinite, scale > 0 else { return 1000 }
         let target = scale / 4
         var base = 1.0

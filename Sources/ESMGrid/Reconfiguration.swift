@@ -222,7 +222,7 @@ extension Network {
     }
 
     /// The relaxation's numbers of one period and the AC power flow of its topology.
-    func verify(model: SwitchableBranchFlowModel, closed: [Bool], period t: Int, x: [Double],
+    public func verify(model: SwitchableBranchFlowModel, closed: [Bool], period t: Int, x: [Double],
                 kW: [Double], kVAr: [Double]) -> ReconfiguredPeriod {
         func value(_ i: Int) -> Double { i >= 0 && i < x.count ? Feeder.finite(x[i]) : 0 }
         let vPu = model.w[t].map { max(value($0), 0).squareRoot() }

@@ -75,7 +75,7 @@ public enum ProblemDecoder {
         let object = try node.object(allowing: ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
                                                 "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
                                                 "priceTaking", "allLinesSwitchable", "equilibrium",
-                                                "verifyEquilibrium"])
+                                                "verifyEquilibrium", "reconfigure", "maxSwitchingOperations"])
         var options = Options()
         if let value = object["algorithm"] {
             options.algorithm = try value.oneOf(mechanism.algorithms)
@@ -99,6 +99,11 @@ public enum ProblemDecoder {
         if let value = object["priceTaking"] { options.priceTaking = try value.bool() }
         if let value = object["allLinesSwitchable"] { options.allLinesSwitchable = try value.bool() }
         if let value = object["verifyEquilibrium"] { options.verifyEquilibrium = try value.bool() }
+        for key in ["reconfigure", "maxSwitchingOperations"] as [StaticString] where object.has(key) && mechanism != .p2pReconfiguration {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by p2p_reconfiguration")
+        }
+        if let value = object["reconfigure"] { options.reconfigure = try value.bool() }
+        if let value = object["maxSwitchingOperations"] { options.maxSwitchingOperations = try value.integer(min: 0, max: 1_000_000) }
         if let value = object["equilibrium"] {
             guard mechanism == .p2pGNE else { throw value.fail("\"equilibrium\" is only read by p2p_gne") }
             options.equilibrium = try Options.Equilibrium(rawValue: value.oneOf(["nash", "wardrop"])) ?? .nash

@@ -14,7 +14,7 @@ struct ProsumerDecoder {
     let communities: [Community]
 
     static let keys: [StaticString] = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
-                                    "peers", "tradeCost", "contractPrice", "tradeMaxKW", "powerFactor"]
+                                    "peers", "tradeCost", "tradeCostA", "contractPrice", "tradeMaxKW", "powerFactor"]
 
     func decode(_ node: JSONNode?) throws -> [Prosumer] {
         guard let node else {
@@ -50,11 +50,12 @@ struct ProsumerDecoder {
                 var terms = PeerTerms()
                 let idNode: JSONNode
                 if peer.type == json_type_object {
-                    let object = try peer.object(allowing: ["id", "maxKW", "tradeCost", "contractPrice"])
+                    let object = try peer.object(allowing: ["id", "maxKW", "tradeCost", "tradeCostA", "contractPrice"])
                     idNode = try object.require("id")
                     terms.maxKW = try object["maxKW"]?.number(min: 0, max: Limits.power)
                     terms.tradeCost = try object["tradeCost"]?.number(min: 0, max: Limits.price)
                     terms.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price)
+                    terms.tradeCostA = try object["tradeCostA"]?.number(min: 0, max: Limits.price)
                 } else {
                     idNode = peer
                 }
@@ -110,6 +111,7 @@ struct ProsumerDecoder {
                                 pvKW: try series.series(object["pvKW"], default: 0, min: 0, max: Limits.power), flex: flex, storage: storage,
                                 peers: [], tradeCost: try object["tradeCost"]?.number(min: 0, max: Limits.price) ?? 0, powerFactor: powerFactor)
         prosumer.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price) ?? 0
+        prosumer.tradeCostA = try object["tradeCostA"]?.number(min: 0, max: Limits.price) ?? 0
         prosumer.tradeMaxKW = try object["tradeMaxKW"]?.number(min: 0, max: Limits.power)
         return prosumer
     }

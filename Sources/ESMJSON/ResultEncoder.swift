@@ -75,6 +75,13 @@ public enum ResultEncoder {
         case .text(let s): out.string(s)
         case .flag(let b): out.raw(b ? "true" : "false")
         case .null: out.raw("null")
+        case .list(let items):
+            out.raw("[")
+            for (k, item) in items.enumerated() {
+                if k > 0 { out.raw(",") }
+                write(item, to: &out)
+            }
+            out.raw("]")
         case .object(let fields):
             out.raw("{")
             for (k, (name, item)) in fields.enumerated() {

@@ -161,6 +161,9 @@ let corpus: [BadInput] = [
     BadInput(name: "priceSlope outside p2p_gne", document: twoLayerDocument().replacingOccurrences(of: #""sellPrice":0.2}"#, with: #""sellPrice":0.2,"priceSlope":0.1}"#), code: .invalidInput, path: "grid.priceSlope"),
     BadInput(name: "linear_angle outside p2p_gne", document: twoLayerDocument(mechanism: "social_optimum", network: feederWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"linear_angle""#)), code: .invalidInput, path: "network.model"),
     BadInput(name: "equilibrium outside p2p_gne", document: sharingWith(#""communities""#, #""options":{"equilibrium":"nash"},"communities""#), code: .invalidInput, path: "options.equilibrium"),
+    BadInput(name: "negative quadratic trade cost", document: gneWith(#""tradeCost":0.01"#, #""tradeCost":0.01,"tradeCostA":-1"#), code: .invalidInput, path: "prosumers[0].tradeCostA"),
+    BadInput(name: "reconfigure outside p2p_reconfiguration", document: gneWith(#""algorithm":"centralized""#, #""algorithm":"centralized","reconfigure":false"#), code: .invalidInput, path: "options.reconfigure"),
+    BadInput(name: "negative switching budget", document: gneWith(#""algorithm":"centralized""#, #""algorithm":"centralized""#).replacingOccurrences(of: #""mechanism":"p2p_gne""#, with: #""mechanism":"p2p_reconfiguration""#).replacingOccurrences(of: #""priceSlope":0.001"#, with: #""buyPrice":0.3,"sellPrice":0.1"#).replacingOccurrences(of: #""algorithm":"centralized""#, with: #""algorithm":"centralized","maxSwitchingOperations":-2"#), code: .invalidInput, path: "options.maxSwitchingOperations"),
     BadInput(name: "mechanism not implemented (p2p_online)", document: twoLayerDocument(mechanism: "p2p_online"), code: .unsupported, path: "mechanism"),
 ]
 
@@ -223,6 +226,7 @@ func corpusInputIsRejected(_ bad: BadInput) throws {
         ("p2p_gne without any trade, selling to the grid", gneWith(#""peers":["p2"]"#, #""peers":[]"#).replacingOccurrences(of: #""priceSlope":0.001"#, with: #""priceSlope":0.001,"sellPrice":0.02"#)),
         ("p2p_gne peers listed both ways", gneWith(#""loadKW":2,"storage""#, #""loadKW":2,"peers":["p1"],"storage""#)),
         ("p2p_gne zero-impedance line", gneWith(#""id":"L2","from":"1","to":"2","rOhm":0.1,"xOhm":0.1"#, #""id":"L2","from":"1","to":"2","rOhm":0,"xOhm":0"#)),
+        ("p2p_reconfiguration on the same feeder", gneWith(#""priceSlope":0.001"#, #""buyPrice":0.3,"sellPrice":0.1"#).replacingOccurrences(of: #""mechanism":"p2p_gne""#, with: #""mechanism":"p2p_reconfiguration""#)),
         ("p2p_gne on LinDistFlow, Wardrop, proximal point", gneWith(#""baseKV":4.16"#, #""baseKV":4.16,"model":"lindistflow""#).replacingOccurrences(of: #""algorithm":"centralized""#, with: #""algorithm":"proximal_point","equilibrium":"wardrop""#)),
     ]
     for (name, document) in accepted {

@@ -47,6 +47,8 @@ public indirect enum ResultValue: Sendable {
     case flag(Bool)
     case null
     case object([(String, ResultValue)])
+    /// A JSON array of values (e.g. per period, the ids of the open lines).
+    case list([ResultValue])
 
     /// One number per period: a scalar when there is one period, else an array.
     public static func perPeriod(_ values: [Double]) -> ResultValue {
@@ -113,6 +115,7 @@ extension ResultValue {
         case .number(let v): return v.isFinite
         case .numbers(let vs): return vs.allSatisfy(\.isFinite)
         case .object(let fields): return fields.allSatisfy { $0.1.isFinite }
+        case .list(let items): return items.allSatisfy(\.isFinite)
         case .text, .flag, .null: return true
         }
     }

@@ -18,7 +18,7 @@ public enum Mechanism: String, Sendable, CaseIterable {
         case .energySharing: return ["exact", "centralized"]
         case .twoLayer: return ["direct", "bidding", "centralized"]
         case .twoLayerVoltage: return ["non_iterative", "misocp", "centralized"]
-        case .p2pReconfiguration: return ["two_tier", "centralized"]
+        case .p2pReconfiguration: return ["centralized", "two_tier"]
         case .p2pGNE: return ["centralized", "proximal_point"]
         case .p2pOnline: return ["admm", "centralized"]
         case .socialOptimum: return ["centralized"]
@@ -166,6 +166,9 @@ public struct Prosumer: Sendable {
     /// P2P: per-kWh contract price paid on what this prosumer buys from a peer (received on what
     /// it sells, since the trade is negative then): the paper's c^tr.
     public var contractPrice: Double = 0
+    /// P2P: quadratic trading cost κ: κ/2 · trade² per hour on each of its trades (makes the
+    /// bilateral price unique where linear costs leave it a range).
+    public var tradeCostA: Double = 0
     /// P2P: largest trade with any one peer, kW (either direction); nil: no limit of its own.
     public var tradeMaxKW: Double?
     public var powerFactor: Double
@@ -192,6 +195,7 @@ public struct PeerTerms: Sendable, Equatable {
     public var maxKW: Double?
     public var tradeCost: Double?
     public var contractPrice: Double?
+    public var tradeCostA: Double?
 
     public init(maxKW: Double? = nil, tradeCost: Double? = nil, contractPrice: Double? = nil) {
         self.maxKW = maxKW
@@ -223,6 +227,11 @@ public struct Options: Sendable {
     /// `p2p_gne`: re-solve every prosumer's problem at the equilibrium prices and report how far
     /// its decision is from its best response (`quality.equilibriumResidual`).
     public var verifyEquilibrium: Bool = true
+    /// `p2p_reconfiguration`: choose the switch statuses (false: keep the document's).
+    public var reconfigure: Bool = true
+    /// `p2p_reconfiguration`: most switch operations over the horizon (counted between
+    /// consecutive periods); nil: no limit.
+    public var maxSwitchingOperations: Int?
 
     public enum Equilibrium: String, Sendable { case nash, wardrop }
 

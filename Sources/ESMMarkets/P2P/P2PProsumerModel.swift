@@ -10,7 +10,7 @@ import ESMSolver
 /// so trades are financial and the physical withdrawal at its bus is
 /// η_t = load − pv − f + c − e = g − w + Σ_j p_(i,j). Its own costs (per hour; × periodHours per
 /// period): flex costA/2 f² + costB f, storage wear, on each trade the contract price on what it
-/// buys and the fee on |p| (an auxiliary a ≥ ±p carries the fee), buyPrice · g − sellPrice · w.
+/// buys, the fee on |p| (an auxiliary a ≥ ±p carries the fee) and κ/2 · p², buyPrice · g − sellPrice · w.
 /// The grid price's dependence on everybody's imports (p2p_gne) is not here: the mechanism adds
 /// it. The same block is the whole of a prosumer's local problem in decomposed algorithms.
 public struct P2PProsumerBlock: Sendable {
@@ -122,6 +122,7 @@ public struct P2PProsumerModel: Sendable {
         var trade: [[Int]] = [], tradeAbs: [[Int]] = []
         for end in ends {
             let (fee, contract) = graph.terms(of: end)
+            let kappa = graph.quadratic(of: end)
             let limit = (graph.edges[end.edge].maxKW ?? defaultTradeBoundKW) / base
             let p = Array(builder.addVariables(prefix + "trade", count: periods).range)
             var a = [Int](repeating: -1, count: periods)
@@ -129,6 +130,7 @@ public struct P2PProsumerModel: Sendable {
                 builder.addGreaterEqual(groups.bounds, .variable(p[t]), -limit)
                 builder.addLessEqual(groups.bounds, .variable(p[t]), limit)
                 if contract != 0 { builder.addLinearCost(p[t], units.linear(contract)) }
+                if kappa != 0 { builder.addQuadraticCost(p[t], units.quadratic(kappa)) }
                 if fee != 0 {
                     let v = builder.addVariable(prefix + "|trade|")
                     a[t] = v
@@ -170,7 +172,8 @@ public struct P2PProsumerModel: Sendable {
         }
         for (k, end) in ends.enumerated() where k < tradeKW.count {
             let (fee, contract) = graph.terms(of: end)
-            cost += h * (contract * tradeKW[k] + fee * abs(tradeKW[k]))
+            let kappa = graph.quadratic(of: end)
+            cost += h * (contract * tradeKW[k] + fee * abs(tradeKW[k]) + 0.5 * kappa * tradeKW[k] * tradeKW[k])
         }
         cost += h * (importPrice * importKW - grid.sellPrice[t] * exportKW)
         return cost.isFinite ? cost : 0

@@ -21,6 +21,9 @@ public struct TradingGraph: Sendable {
         /// Contract price per kWh on what side a / side b buys (a payment to the other side).
         public var contractA: Double
         public var contractB: Double
+        /// Quadratic trading cost κ of side a / side b (κ/2 · trade² per hour).
+        public var quadraticA: Double = 0
+        public var quadraticB: Double = 0
     }
 
     /// One end of an edge, seen from a prosumer.
@@ -54,16 +57,19 @@ public struct TradingGraph: Sendable {
                     let pa = prosumers[a], pb = prosumers[b]
                     edges.append(Edge(a: a, b: b, maxKW: Self.smaller(pa.tradeMaxKW, pb.tradeMaxKW),
                                       feeA: pa.tradeCost, feeB: pb.tradeCost,
-                                      contractA: pa.contractPrice, contractB: pb.contractPrice))
+                                      contractA: pa.contractPrice, contractB: pb.contractPrice,
+                                      quadraticA: pa.tradeCostA, quadraticB: pb.tradeCostA))
                 }
                 // The listing side's own terms for this partner.
                 edges[k].maxKW = Self.smaller(edges[k].maxKW, terms.maxKW)
                 if i == a {
                     if let fee = terms.tradeCost { edges[k].feeA = fee }
                     if let price = terms.contractPrice { edges[k].contractA = price }
+                    if let kappa = terms.tradeCostA { edges[k].quadraticA = kappa }
                 } else {
                     if let fee = terms.tradeCost { edges[k].feeB = fee }
                     if let price = terms.contractPrice { edges[k].contractB = price }
+                    if let kappa = terms.tradeCostA { edges[k].quadraticB = kappa }
                 }
             }
         }
@@ -97,5 +103,11 @@ public struct TradingGraph: Sendable {
     public func terms(of end: End) -> (fee: Double, contract: Double) {
         let edge = edges[end.edge]
         return end.isA ? (edge.feeA, edge.contractA) : (edge.feeB, edge.contractB)
+    }
+
+    /// The quadratic trading cost κ that prosumer side `end` pays on its edge.
+    public func quadratic(of end: End) -> Double {
+        let edge = edges[end.edge]
+        return end.isA ? edge.quadraticA : edge.quadraticB
     }
 }
