@@ -288,7 +288,13 @@ def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=No
                     below[parent_line[bus]] |= below.get(parent_line[child], set())
         ranked = sorted(range(len(flows)), key=lambda k: -flows[k])
         by_id = {l["id"]: l for l in net["lines"]}
+        rated = []
         for k in ranked[: int(rng.integers(1, 3))]:
+            # Not a second line carrying the same flow (in series, nothing between them): two
+            # binding ratings on one flow share their shadow price in no particular way.
+            if any(np.allclose(series[k], series[j], rtol=1e-6, atol=1e-6) for j in rated):
+                continue
+            rated.append(k)
             t = int(np.argmax(series[k]))
             behind = {ids[b] for b in below.get(k, set())}
             slack = sum(room[p["id"]][t] for p in doc["prosumers"] if p["bus"] in behind)

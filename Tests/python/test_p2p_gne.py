@@ -18,7 +18,12 @@ Asserted on every instance:
     own terms; see `random_document`), and the bilateral prices μ against the reference's duals of
     the reciprocity rows within 1e-4 on every active trade (|kW| ≥ 1e-3 and off its limit: on an
     idle trade μ is any point of an interval set by the two sides' fees);
+  * bus prices against the reference's duals of the bus balances within 1e-4 (the tightening
+    never rates two lines that carry one flow, whose shared shadow price would split freely);
+  * every prosumer's cost J_i and tradePayment (μ·kW·Δt over its trades) recomputed from the
+    reported numbers; payments sum to zero;
   * invariants 1-5 of spec §7 on the reported numbers, and quality.equilibriumResidual small.
+test_standalone_costs: standaloneCost against the reference solved with no trading graph.
 
 Accuracy. The weakest curvatures are small (the price slope d ~ 5e-4 per kW on each Nash import;
 a 1e-4 kW move changes Φ by ~1e-12 of its value), so decisions to 1e-4 kW need tight solves on
@@ -33,6 +38,8 @@ below that is asked), so the cases with binding limits ask for 1e-9 (TIGHT_TOLER
 decisions usually agree to 1e-4 kW (the binding limits pin them) but not always: case seed4 is
 kept as a strict xfail (discharge 1.4e-4 kW off). `ESMARKET_GNE_SWEEP=100-170` runs more seeds.
 """
+
+import json
 
 import numpy as np
 import pytest
@@ -301,6 +308,23 @@ def test_matches_cvxpy_potential(esm, seed, build, tight):
     if expected["trades"]:
         assert priced > 0 or all(np.max(np.abs(t["kW"])) < 1e-3 for t in expected["trades"])
 
+    # Settlement at μ: each prosumer pays μ·(what it buys)·Δt on every trade; the two sides of a
+    # trade pay each other, so the payments sum to zero.
+    dt = float(doc.get("periodHours", 1.0))
+    paid = {p["id"]: 0.0 for p in doc["prosumers"]}
+    for row in result.trades:
+        flow = series(row["price"]) * series(row["kW"]) * dt
+        paid[row["to"]] = paid[row["to"]] + flow
+        paid[row["from"]] = paid[row["from"]] - flow
+    for p in result.prosumers:
+        assert np.allclose(series(p["tradePayment"]), paid[p["id"]], atol=1e-9), p["id"]
+    assert abs(sum(float(np.sum(series(p["tradePayment"]))) for p in result.prosumers)) <= 1e-6
+
+    # Bus prices (the multipliers of the bus balances: the value of one kW less withdrawn there).
+    for b in result.buses:
+        gap = np.abs(series(b["price"]) - expected["busPrice"][b["id"]])
+        assert gap.max() <= PRICE_TOL, (b["id"], gap.max())
+
     assert result.quality["equilibriumResidual"] <= 1e-8
     assert result.stats["algorithm"] == "centralized"
 
@@ -365,3 +389,29 @@ def test_random_sweep(esm, seed):
     tight = dict(ratings=True, draw=bool(rng.random() < 0.5), angle=bool(rng.random() < 0.5)) if rng.random() < 0.5 else None
     build = dict(edge_terms=True) if rng.random() < 0.5 else {}
     test_matches_cvxpy_potential(esm, seed, build, tight)
+
+
+@pytest.mark.parametrize("seed,build", [(12, dict()), (8, dict(feeder="hand", prosumers=3, periods=1))])
+def test_standalone_costs(esm, seed, build):
+    """standaloneCost: every prosumer's cost in the same game without trades, against the
+    reference solved with every `peers` list emptied (decisions unique, so costs are too)."""
+    doc = ref.random_document(seed, tolerance=TOLERANCE, **build)
+    result = esm.clear(doc)
+    alone = json.loads(json.dumps(doc))
+    for p in alone["prosumers"]:
+        p["peers"] = []
+    expected = ref.reference(alone)
+    if expected["status"] != "optimal":
+        assert "standaloneCost is not reported" in result.message
+        return
+    assert result.status == "solved", result.message
+
+    class Outcome:          # the reference's decisions in the shape of a result, for costs_of
+        prosumers = [dict(id=p["id"], **{k: list(v) for k, v in expected["prosumers"][p["id"]].items()})
+                     for p in alone["prosumers"]]
+        trades = []
+    _, player = ref.costs_of(alone, Outcome)
+    for p in result.prosumers:
+        assert np.allclose(series(p["standaloneCost"]), player[p["id"]], rtol=1e-6, atol=1e-6), p["id"]
+    total = sum(float(np.sum(v)) for v in player.values())
+    assert result.objective["standaloneCost"] == pytest.approx(total, rel=1e-6, abs=1e-6)
