@@ -288,11 +288,21 @@ def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=No
                     below[parent_line[bus]] |= below.get(parent_line[child], set())
         ranked = sorted(range(len(flows)), key=lambda k: -flows[k])
         by_id = {l["id"]: l for l in net["lines"]}
+        child = {parent_line[b]: b for b in range(len(ids)) if parent[b] >= 0}
+
+        def upstream(bus):
+            path = set()
+            while bus >= 0:
+                path.add(bus)
+                bus = parent[bus]
+            return path
+
         rated = []
         for k in ranked[: int(rng.integers(1, 3))]:
-            # Not a second line carrying the same flow (in series, nothing between them): two
-            # binding ratings on one flow share their shadow price in no particular way.
-            if any(np.allclose(series[k], series[j], rtol=1e-6, atol=1e-6) for j in rated):
+            # Never two tightened lines on one path: two binding ratings in series with only
+            # fixed loads between them share their shadow price in no particular way (the bus
+            # prices between them are not unique).
+            if k not in child or any(child[j] in upstream(child[k]) or child[k] in upstream(child[j]) for j in rated):
                 continue
             rated.append(k)
             t = int(np.argmax(series[k]))
@@ -626,7 +636,7 @@ def reference(doc, tolerances=TOLERANCES):
                 continue
         if problem.status in ("optimal", "infeasible", "unbounded"):
             break
-    out = {"status": problem.status, "seconds": time.perf_counter() - start}
+    out = {"status": problem.status, "seconds": time.perf_counter() - start, "tolerance": tol}
     stats = problem.solver_stats
     if stats is not None and stats.solve_time is not None:
         out["solver_seconds"] = float(stats.solve_time)

@@ -19,7 +19,7 @@ Asserted on every instance:
     the reciprocity rows within 1e-4 on every active trade (|kW| ≥ 1e-3 and off its limit: on an
     idle trade μ is any point of an interval set by the two sides' fees);
   * bus prices against the reference's duals of the bus balances within 1e-4 (the tightening
-    never rates two lines that carry one flow, whose shared shadow price would split freely);
+    never rates two lines on one path, whose shared shadow price would split freely);
   * every prosumer's cost J_i and tradePayment (μ·kW·Δt over its trades) recomputed from the
     reported numbers; payments sum to zero;
   * invariants 1-5 of spec §7 on the reported numbers, and quality.equilibriumResidual small.
@@ -32,11 +32,14 @@ options.tolerance 1e-11 (esmarket solves at a tenth of it first). At esmarket's 
 potential agrees to ~1e-9 relative but the decisions only to ~1e-3 kW (test_default_tolerance
 checks the potential there), and Clarabel at 1e-10 is no better.
 
-Binding line ratings. With a rating cone at its boundary esmarket's interior point stalls
-between 1e-9 and 1e-10 (status solved_inaccurate, "iterate left the cone", whatever tolerance
-below that is asked), so the cases with binding limits ask for 1e-9 (TIGHT_TOLERANCE). There the
-decisions usually agree to 1e-4 kW (the binding limits pin them) but not always: case seed4 is
-kept as a strict xfail (discharge 1.4e-4 kW off). `ESMARKET_GNE_SWEEP=100-170` runs more seeds.
+Binding line ratings. With a rating cone at its boundary neither interior point resolves the
+decisions to 1e-4 kW, although Φ agrees to ~1e-10: esmarket stalls between 1e-9 and 1e-10 (asked
+for less it ends solved_inaccurate, "iterate left the cone"; options.tolerance 1e-9, i.e. its
+1e-10 attempt then the 1e-9 fallback, reports solved), and Clarabel reaches "optimal" only at 1e-9
+there, its 1e-9 and 1e-12 (inaccurate) answers differing by up to 1.3e-3 kW (case seed10). So the
+cases with binding limits ask for 1e-9 (TIGHT_TOLERANCE) and compare decisions and trades to
+KW_TOL_BINDING = 3e-3 kW; everything else (Φ, prices, invariants) keeps its tolerance.
+`ESMARKET_GNE_SWEEP=100-180` runs more seeds.
 """
 
 import json
@@ -53,6 +56,7 @@ import gne_reference as ref  # noqa: E402
 
 TOLERANCE = 1e-11      # options.tolerance of the documents
 KW_TOL = 1e-4
+KW_TOL_BINDING = 3e-3  # cases with binding limits: see the module docstring
 PRICE_TOL = 1e-4
 
 # (seed, builder keywords, tighten keywords or None)
@@ -61,12 +65,8 @@ CASES = [
     (2, dict(feeder="hand", model="lindistflow", equilibrium="wardrop", edge_terms=True, export=True), None),
     (3, dict(feeder="ieee37", model="linear_angle", equilibrium="nash", prosumers=30, periods=24,
              expand=False, connectivity=0.6), None),
-    # A binding rating: esmarket's solve at 1e-10 ends solved_inaccurate (then accurate to 7e-5 kW),
-    # so it keeps its 1e-9 answer, whose discharge is 1.4e-4 kW off the optimum (Φ 6e-10 relative).
-    pytest.param(4, dict(feeder="ieee37", model="lindistflow", equilibrium="nash", expand=True, edge_terms=True),
-                 dict(ratings=True, draw=True),
-                 marks=pytest.mark.xfail(strict=True, reason="interior point stalls near 1e-9 on a binding rating "
-                                                             "cone: decisions ~1e-4 kW off")),
+    (4, dict(feeder="ieee37", model="lindistflow", equilibrium="nash", expand=True, edge_terms=True),
+     dict(ratings=True, draw=True)),
     (5, dict(feeder="ieee33bw", model="lindistflow", equilibrium="wardrop", expand=False), None),
     (6, dict(feeder="ieee33bw", model="linear_angle", equilibrium="nash", expand=True, edge_terms=True),
      dict(ratings=True, draw=False, angle=True)),
@@ -252,12 +252,7 @@ def active_trades(mine, theirs):
     return on
 
 
-def _case_id(case):
-    values = case.values if hasattr(case, "values") else case
-    return f"seed{values[0]}"
-
-
-@pytest.mark.parametrize("seed,build,tight", CASES, ids=[_case_id(c) for c in CASES])
+@pytest.mark.parametrize("seed,build,tight", CASES, ids=[f"seed{c[0]}" for c in CASES])
 def test_matches_cvxpy_potential(esm, seed, build, tight):
     doc = document(esm, seed, build, tight)
     result = esm.clear(doc)
@@ -290,8 +285,9 @@ def test_matches_cvxpy_potential(esm, seed, build, tight):
         net_ref[t["to"]] = net_ref[t["to"]] + t["kW"]
         net_ref[t["from"]] = net_ref[t["from"]] - t["kW"]
     worst["tradeKW"] = max(float(np.max(np.abs(series(p["tradeKW"]) - net_ref[p["id"]]))) for p in result.prosumers)
+    kw_tol = KW_TOL if tight is None else KW_TOL_BINDING
     for key, value in worst.items():
-        assert value <= KW_TOL * (1 + (1 if key == "socKWh" else 0)), (key, value)
+        assert value <= kw_tol * (1 + (1 if key == "socKWh" else 0)), (key, value)
 
     # Trades (where unique) and the bilateral prices on active trades.
     unique_routing = build.get("edge_terms", False)
@@ -299,7 +295,7 @@ def test_matches_cvxpy_potential(esm, seed, build, tight):
     for mine, theirs in zip(result.trades, expected["trades"]):
         assert (mine["from"], mine["to"]) == (theirs["from"], theirs["to"])
         if unique_routing:
-            assert np.max(np.abs(series(mine["kW"]) - theirs["kW"])) <= KW_TOL, (mine["from"], mine["to"])
+            assert np.max(np.abs(series(mine["kW"]) - theirs["kW"])) <= kw_tol, (mine["from"], mine["to"])
         on = active_trades(mine, theirs)
         if on.any():
             gap = np.abs(series(mine["price"])[on] - theirs["price"][on])
