@@ -56,9 +56,10 @@ def _solar(periods, hours, start):
     return np.maximum(0.0, np.sin(math.pi * (t - 6) / 12))
 
 
-def hand_feeder(rng, periods, hours):
+def hand_feeder(rng, periods, hours, lossless=False):
     """A small radial feeder: random tree, random impedances, one switch sometimes, lines listed
-    in either direction, passive loads that vary over the periods."""
+    in either direction, passive loads that vary over the periods. lossless: r = 0 on every line
+    (in the linear angle model the flow is then B·Δθ alone, so the angle limit caps flows)."""
     nb = int(rng.integers(3, 9))
     kv = float(rng.choice([0.4, 4.8, 12.47]))
     zscale = (kv / 4.8) ** 2
@@ -74,6 +75,8 @@ def hand_feeder(rng, periods, hours):
             r = x = 0.0
         else:
             r, x = rng.uniform(0.02, 0.3) * zscale, rng.uniform(0.02, 0.3) * zscale
+            if lossless:
+                r = 0.0
         lines.append({"id": f"L{k}", "from": a, "to": b, "rOhm": r, "xOhm": x})
     for bus in buses[1:]:
         if rng.random() < 0.6:
@@ -111,7 +114,8 @@ def builtin_feeder(rng, name, periods, hours, expand):
 
 
 def random_document(seed, *, prosumers=None, periods=None, feeder=None, model=None, equilibrium=None,
-                    connectivity=None, export=None, expand=None, edge_terms=None, tolerance=1e-10):
+                    connectivity=None, export=None, expand=None, edge_terms=None, tolerance=1e-10,
+                    lossless=False):
     """A seeded random p2p_gne document (every choice drawn from `seed` unless given).
 
     edge_terms: every `peers` entry carries its own tradeCost and contractPrice. With the
@@ -135,7 +139,7 @@ def random_document(seed, *, prosumers=None, periods=None, feeder=None, model=No
     start = float(rng.uniform(0, 24))
 
     if feeder == "hand":
-        net = hand_feeder(rng, H, hours)
+        net = hand_feeder(rng, H, hours, lossless)
     else:
         net = builtin_feeder(rng, feeder, H, hours, expand)
     net["model"] = model
@@ -251,7 +255,7 @@ def _room(doc, result):
     return room
 
 
-def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=None):
+def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=None, angle_share=0.9):
     """Makes some limits bind: the draw cap and the ratings of the most loaded lines below their
     peak at a first clearing (`result`) by a share (`share`, else drawn in 0.1..0.4) of what the
     prosumers behind them could still take off their withdrawals in that period; the angle limit
@@ -326,7 +330,7 @@ def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=No
     if angle and net.get("model") == "linear_angle":
         worst = max(float(np.max(np.abs(b.get("angleDeg", 0.0)))) for b in result.buses)
         if worst > 1e-6:
-            net["angleMaxDeg"] = float(worst * 0.9)
+            net["angleMaxDeg"] = float(worst * angle_share)
     return doc
 
 

@@ -37,18 +37,19 @@ decisions to 1e-4 kW, although Φ agrees to ~1e-10: esmarket stalls between 1e-9
 for less it ends solved_inaccurate, "iterate left the cone"; options.tolerance 1e-9, i.e. its
 1e-10 attempt then the 1e-9 fallback, reports solved), and Clarabel reaches "optimal" only at 1e-9
 there, its 1e-9 and 1e-12 (inaccurate) answers differing by up to 1.3e-3 kW (case seed10). So the
-cases with binding limits ask for 1e-9 (TIGHT_TOLERANCE) and compare decisions and trades to
-KW_TOL_BINDING = 3e-3 kW; everything else (Φ, prices, invariants) keeps its tolerance.
+cases with binding ratings ask for 1e-9 (TIGHT_TOLERANCE) and compare decisions and trades to
+KW_TOL_BINDING = 3e-3 kW; everything else (Φ, prices, invariants) keeps its tolerance. Binding
+angle limits and draw caps (linear) keep 1e-11 and 1e-4 kW.
 `ESMARKET_GNE_SWEEP=100-180` runs more seeds.
 """
 
 import json
 
-import numpy as np
 import pytest
 
 from feeder_documents import network_document
 
+np = pytest.importorskip("numpy")
 cp = pytest.importorskip("cvxpy")
 pytest.importorskip("clarabel")
 
@@ -56,7 +57,7 @@ import gne_reference as ref  # noqa: E402
 
 TOLERANCE = 1e-11      # options.tolerance of the documents
 KW_TOL = 1e-4
-KW_TOL_BINDING = 3e-3  # cases with binding limits: see the module docstring
+KW_TOL_BINDING = 3e-3  # cases with binding ratings: see the module docstring
 PRICE_TOL = 1e-4
 
 # (seed, builder keywords, tighten keywords or None)
@@ -80,6 +81,11 @@ CASES = [
     (11, dict(), None),
     (12, dict(), None),
     (43, dict(), dict(ratings=True, draw=True)),
+    # Lossless lines (r = 0): the linear angle model's flow is B·Δθ, so the angle limit binds.
+    (20, dict(feeder="hand", model="linear_angle", equilibrium="nash", lossless=True, edge_terms=True),
+     dict(ratings=False, draw=False, angle=True, angle_share=0.8)),
+    (21, dict(feeder="hand", model="linear_angle", equilibrium="wardrop", lossless=True),
+     dict(ratings=False, draw=True, angle=True, angle_share=0.95)),
     # The draw cap 2.5 times deeper than the prosumers can cut at the peak: infeasible for both.
     (14, dict(feeder="hand", model="linear_angle"), dict(ratings=False, draw=True, share=2.5)),
 ]
@@ -89,8 +95,13 @@ CASES = [
 TIGHT_TOLERANCE = 1e-9
 
 
+def cones(tight):
+    """Whether a case's tightening makes rating cones bind (the angle and draw limits are linear)."""
+    return tight is not None and tight.get("ratings", True)
+
+
 def document(esm, seed, build, tight):
-    doc = ref.random_document(seed, tolerance=TOLERANCE if tight is None else TIGHT_TOLERANCE, **build)
+    doc = ref.random_document(seed, tolerance=TIGHT_TOLERANCE if cones(tight) else TOLERANCE, **build)
     if tight is not None:
         first = esm.clear(doc)
         assert first.status == "solved", first.message
@@ -285,7 +296,7 @@ def test_matches_cvxpy_potential(esm, seed, build, tight):
         net_ref[t["to"]] = net_ref[t["to"]] + t["kW"]
         net_ref[t["from"]] = net_ref[t["from"]] - t["kW"]
     worst["tradeKW"] = max(float(np.max(np.abs(series(p["tradeKW"]) - net_ref[p["id"]]))) for p in result.prosumers)
-    kw_tol = KW_TOL if tight is None else KW_TOL_BINDING
+    kw_tol = KW_TOL_BINDING if cones(tight) else KW_TOL
     for key, value in worst.items():
         assert value <= kw_tol * (1 + (1 if key == "socKWh" else 0)), (key, value)
 
