@@ -259,8 +259,8 @@ def tighten(doc, result, seed, *, ratings=True, draw=True, angle=False, share=No
     """Makes some limits bind: the draw cap and the ratings of the most loaded lines below their
     peak at a first clearing (`result`) by a share (`share`, else drawn in 0.1..0.4) of what the
     prosumers behind them could still take off their withdrawals in that period; the angle limit
-    below the largest angle. Returns a new document (the first clearing only chooses data;
-    nothing is checked against it)."""
+    below the largest angle. Returns a new document (the first clearing, an esmarket result or a
+    `ReferenceResult`, only chooses data)."""
     rng = np.random.default_rng(seed + 7919)
     share = float(rng.uniform(0.1, 0.4)) if share is None else share
     doc = json.loads(json.dumps(doc))
@@ -673,7 +673,33 @@ def reference(doc, tolerances=TOLERANCES):
     nu = np.asarray(active.dual_value, dtype=float).reshape(n, H)
     out["busPrice"] = {ids[b]: -nu[b] * K / U / dt for b in range(n)}
     out["draw"] = (np.asarray(draw.value, dtype=float) * U).reshape(H)
+    # Line flows at the `from` end (kW, kVAr) and bus angles (degrees; linear angle model).
+    Pv, Qv = np.asarray(P.value, dtype=float).reshape(n, H) * U, np.asarray(Q.value, dtype=float).reshape(n, H) * U
+    out["lines"] = {}
+    for b in children:
+        line = lines[parent_line[b]]
+        sign = 1.0 if bus_of[line["from"]] == parent[b] else -1.0
+        out["lines"][line["id"]] = (sign * Pv[b], sign * Qv[b])
+    if model == "linear_angle":
+        out["angleDeg"] = {ids[b]: np.degrees(np.asarray(theta.value, dtype=float).reshape(n, H)[b]) for b in range(n)}
     return out
+
+
+class ReferenceResult:
+    """A reference solution in the shape of an esmarket result (the fields `tighten` reads), so
+    that instances can be tightened without asking esmarket."""
+
+    def __init__(self, doc, solution):
+        net = network_document(doc)
+        H = int(doc.get("periods", 1))
+        zero = np.zeros(H)
+        self.prosumers = [dict(id=p["id"], **{k: list(v) for k, v in solution["prosumers"][p["id"]].items()})
+                          for p in doc["prosumers"]]
+        self.lines = [{"id": l["id"], "pKW": list(solution["lines"].get(l["id"], (zero, zero))[0]),
+                       "qKVAr": list(solution["lines"].get(l["id"], (zero, zero))[1])} for l in net.get("lines", [])]
+        angles = solution.get("angleDeg", {})
+        self.buses = [{"id": b["id"], "angleDeg": list(angles.get(b["id"], zero))} for b in net["buses"]]
+        self.document = {"gridDrawKW": list(solution["draw"])}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ decisions to 1e-4 kW, although Φ agrees to ~1e-10: esmarket stalls between 1e-9
 for less it ends solved_inaccurate, "iterate left the cone"; options.tolerance 1e-9, i.e. its
 1e-10 attempt then the 1e-9 fallback, reports solved), and Clarabel reaches "optimal" only at 1e-9
 there, its 1e-9 and 1e-12 (inaccurate) answers differing by up to 1.3e-3 kW (case seed10). So the
-cases with binding ratings ask for 1e-9 (TIGHT_TOLERANCE) and compare decisions and trades to
-KW_TOL_BINDING = 3e-3 kW; everything else (Φ, prices, invariants) keeps its tolerance. Binding
+cases with binding ratings ask for 1e-9 (TIGHT_TOLERANCE), accept the status solved_inaccurate
+as well as solved (at 1e-9 esmarket still ends solved_inaccurate on some: seeds 116 and 169 of
+the 33 rating cases among sweep seeds 100-179, and case seed43), and compare decisions and trades to KW_TOL_BINDING = 3e-3 kW;
+everything else (Φ, prices, invariants) keeps its tolerance. Binding
 angle limits and draw caps (linear) keep 1e-11 and 1e-4 kW.
-`ESMARKET_GNE_SWEEP=100-180` runs more seeds.
+`ESMARKET_GNE_SWEEP=100-180` runs more seeds (80 pass, about 90 s).
 """
 
 import json
@@ -100,12 +102,14 @@ def cones(tight):
     return tight is not None and tight.get("ratings", True)
 
 
-def document(esm, seed, build, tight):
+def document(seed, build, tight):
+    """The case's document; with `tight`, its limits set from a first solve of the reference
+    (so the instance does not depend on the esmarket under test)."""
     doc = ref.random_document(seed, tolerance=TIGHT_TOLERANCE if cones(tight) else TOLERANCE, **build)
     if tight is not None:
-        first = esm.clear(doc)
-        assert first.status == "solved", first.message
-        doc = ref.tighten(doc, first, seed, **tight)
+        first = ref.reference(doc, tolerances=(1e-9, 1e-8))
+        assert first["status"] == "optimal", first["status"]
+        doc = ref.tighten(doc, ref.ReferenceResult(doc, first), seed, **tight)
     return doc
 
 
@@ -265,7 +269,7 @@ def active_trades(mine, theirs):
 
 @pytest.mark.parametrize("seed,build,tight", CASES, ids=[f"seed{c[0]}" for c in CASES])
 def test_matches_cvxpy_potential(esm, seed, build, tight):
-    doc = document(esm, seed, build, tight)
+    doc = document(seed, build, tight)
     result = esm.clear(doc)
     expected = ref.reference(doc)
     if expected["status"] in ("infeasible", "infeasible_inaccurate"):
@@ -273,7 +277,9 @@ def test_matches_cvxpy_potential(esm, seed, build, tight):
         assert result.message and "()" not in result.message, result.message
         return
     assert expected["status"] == "optimal", expected["status"]
-    assert result.status == "solved", result.message
+    # A binding rating cone: esmarket's interior point may stall short of its tolerance and say
+    # solved_inaccurate (module docstring); its numbers are still held to every check below.
+    assert result.status == "solved" or (cones(tight) and result.status == "solved_inaccurate"), result.message
     check_invariants(doc, result)
 
     # Φ: reported, recomputed by us from the reported decisions, and the reference optimum.
