@@ -35,9 +35,12 @@ enum P2PGNE {
         }
         guard let outcome = solved.outcome else {
             result.status = ResultStatus(solved.status).forMarket
+            // The solver's own message is often empty (a clean certificate): no empty "()" then.
+            let detail = solved.message
             result.message = solved.status == .primalInfeasible || solved.status == .dualInfeasible
-                ? "no operating point meets every prosumer's balance, the trade, draw and network limits together (\(solved.message))"
-                : "the solver ended with \(solved.status.rawValue): \(solved.message)"
+                ? "no operating point meets every prosumer's balance, the trade, draw and network limits together"
+                    + (detail.isEmpty ? "" : " (\(detail))")
+                : "the solver ended with \(solved.status.rawValue)" + (detail.isEmpty ? "" : ": \(detail)")
             result.solveSeconds = monotonicSeconds() - started
             _ = control.report(#"{"event":"done","mechanism":"p2p_gne","status":"\#(result.status.rawValue)"}"#)
             return result
