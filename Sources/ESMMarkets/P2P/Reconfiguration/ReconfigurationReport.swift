@@ -9,7 +9,7 @@ enum ReconfigurationReport {
     static func fill(_ result: inout MarketResult, problem: Problem, units: P2PUnits, trading: TradingGraph,
                      market: P2PProsumerModel, blocks: [P2PProsumerBlock], trades: BilateralTrades,
                      flow: SwitchableBranchFlowModel, closed: [[Bool]], x: [Double], y: [Double],
-                     model: ConicModel, search: MixedIntegerSolution) {
+                     model: ConicModel, search: TopologySearch) {
         guard let network = problem.network, let grid = problem.grid else { return }
         let periods = problem.periods
         let people = problem.prosumers
@@ -134,7 +134,7 @@ enum ReconfigurationReport {
         }
         result.fields = [("openLines", periods == 1 ? (openLines.first ?? .list([])) : .list(openLines)),
                          ("switchOperations", .number(Double(operations)))]
-        result.quality = [("optimalityGap", GameResult.finite(search.hasIncumbent ? search.gap / max(1, abs(search.objective)) : 0)),
+        result.quality = [("optimalityGap", GameResult.finite(search.relativeGap)),
                           ("bestBound", GameResult.finite(search.bestBound)), ("nodes", Double(search.nodes)),
                           ("reciprocityResidualKW", reciprocity), ("relaxationGapMax", gapMax),
                           ("acVoltageErrorMaxPu", acError)]
