@@ -111,7 +111,7 @@ static void build_documents(void) {
     add("two_layer_voltage (generated)", generated("{\"mechanism\":\"two_layer_voltage\",\"feeder\":\"ieee33bw\",\"prosumers\":60,\"seed\":10}", ""));
     add("p2p_gne 37-bus centralized", generated("{\"mechanism\":\"p2p_gne\",\"prosumers\":12,\"periods\":6,\"seed\":11}", ""));
     add("p2p_gne 33-bus proximal point", generated("{\"mechanism\":\"p2p_gne\",\"feeder\":\"ieee33bw\",\"prosumers\":5,\"periods\":2,\"seed\":12}",
-                                                   "\"options\":{\"algorithm\":\"proximal_point\",\"maxIterations\":300},"));
+                                                   "\"options\":{\"algorithm\":\"proximal_point\",\"maxIterations\":60},"));
     add("conic LP", text(LP));
     add("conic SOCP", text(SOCP));
     add("conic mixed-integer", text(MIP));
