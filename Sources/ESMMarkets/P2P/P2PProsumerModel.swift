@@ -27,6 +27,29 @@ public struct P2PProsumerBlock: Sendable {
     /// Row of period t in the balance group is `balanceFirstRow + t`.
     public var balanceFirstRow: Int
 
+    /// The block's decisions in period t at a solution `x` (per unit), in kW and kWh.
+    public struct Dispatch: Sendable {
+        public var flexKW = 0.0, chargeKW = 0.0, dischargeKW = 0.0, socKWh = 0.0
+        public var importKW = 0.0, exportKW = 0.0
+        /// Per trade (in `trade`'s order): what the prosumer buys from that partner.
+        public var tradeKW: [Double] = []
+    }
+
+    public func dispatch(x: [Double], period t: Int, units: P2PUnits) -> Dispatch {
+        func kW(_ v: Int) -> Double { v >= 0 && v < x.count ? units.kW(x[v]) : 0 }
+        var d = Dispatch()
+        d.flexKW = flex[t] >= 0 ? kW(flex[t]) : fixedFlexKW[t]
+        if let s = storage {
+            d.chargeKW = kW(s.charge[t])
+            d.dischargeKW = kW(s.discharge[t])
+            d.socKWh = kW(s.soc[t]) * units.periodHours
+        }
+        d.importKW = kW(gridImport[t])
+        d.exportKW = kW(gridExport[t])
+        d.tradeKW = trade.map { kW($0[t]) }
+        return d
+    }
+
     /// Physical withdrawal η_t in kW as an affine expression of the block's variables.
     public func withdrawalKW(_ who: Prosumer, period t: Int, units: P2PUnits) -> LinearExpression {
         var e = LinearExpression(constant: who.loadKW[t] - who.pvKW[t] - fixedFlexKW[t])

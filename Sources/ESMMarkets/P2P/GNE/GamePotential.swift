@@ -98,16 +98,16 @@ struct GamePotential {
                               solveSeconds: solution.solveSeconds, primalResidual: solution.primalResidual,
                               dualResidual: solution.dualResidual)
         out.flexKW.reserveCapacity(m * periods)
-        for (i, block) in blocks.enumerated() {
+        for block in blocks {
             for t in 0..<periods {
-                out.flexKW.append(block.flex[t] >= 0 ? kW(block.flex[t]) : block.fixedFlexKW[t])
-                out.chargeKW.append(block.storage.map { kW($0.charge[t]) } ?? 0)
-                out.dischargeKW.append(block.storage.map { kW($0.discharge[t]) } ?? 0)
-                out.socKWh.append(block.storage.map { kW($0.soc[t]) * units.periodHours } ?? 0)
-                out.importKW.append(kW(block.gridImport[t]))
-                out.exportKW.append(kW(block.gridExport[t]))
+                let d = block.dispatch(x: x, period: t, units: units)
+                out.flexKW.append(d.flexKW)
+                out.chargeKW.append(d.chargeKW)
+                out.dischargeKW.append(d.dischargeKW)
+                out.socKWh.append(d.socKWh)
+                out.importKW.append(d.importKW)
+                out.exportKW.append(d.exportKW)
             }
-            _ = i
         }
         for (k, edge) in setup.graph.edges.enumerated() {
             let slot = setup.graph.slots[k]

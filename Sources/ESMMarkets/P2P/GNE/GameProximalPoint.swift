@@ -111,7 +111,7 @@ struct GameProximalPoint {
             settings.maxIterations = 100
             solvers.append(try ConicSolver(problem: player.built.problem, settings: settings))
         }
-        var operatorProblem = try operatorProblem()
+        let operatorProblem = try operatorProblem()
 
         // Step sizes of the dual updates.
         let betaTrade = 1 / ((1 + Self.margin) * 2)
@@ -302,14 +302,14 @@ struct GameProximalPoint {
                             drawUpperPrice: [], potential: 0, iterations: 0, solveSeconds: 0, primalResidual: 0,
                             dualResidual: 0)
         for (i, player) in players.enumerated() {
-            let b = player.block
             for t in 0..<periods {
-                o.flexKW.append(b.flex[t] >= 0 ? kW(x[i], b.flex[t]) : b.fixedFlexKW[t])
-                o.chargeKW.append(b.storage.map { kW(x[i], $0.charge[t]) } ?? 0)
-                o.dischargeKW.append(b.storage.map { kW(x[i], $0.discharge[t]) } ?? 0)
-                o.socKWh.append(b.storage.map { kW(x[i], $0.soc[t]) * units.periodHours } ?? 0)
-                o.importKW.append(kW(x[i], b.gridImport[t]))
-                o.exportKW.append(kW(x[i], b.gridExport[t]))
+                let d = player.block.dispatch(x: x[i], period: t, units: units)
+                o.flexKW.append(d.flexKW)
+                o.chargeKW.append(d.chargeKW)
+                o.dischargeKW.append(d.dischargeKW)
+                o.socKWh.append(d.socKWh)
+                o.importKW.append(d.importKW)
+                o.exportKW.append(d.exportKW)
             }
         }
         for (e, edge) in setup.graph.edges.enumerated() {

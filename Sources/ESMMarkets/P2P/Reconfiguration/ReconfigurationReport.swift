@@ -17,36 +17,22 @@ enum ReconfigurationReport {
         func kW(_ v: Int) -> Double { v >= 0 && v < x.count ? units.kW(x[v]) : 0 }
 
         // Market.
-        var columns = [String: [Double]]()
-        for name in ["netImportKW", "flexKW", "chargeKW", "dischargeKW", "socKWh", "gridBuyKW", "gridSellKW", "tradeKW", "cost"] {
-            columns[name] = [Double](repeating: 0, count: m * periods)
-        }
+        let names = ["netImportKW", "flexKW", "chargeKW", "dischargeKW", "socKWh", "gridBuyKW", "gridSellKW", "tradeKW", "cost"]
+        var values = [[Double]](repeating: [Double](repeating: 0, count: m * periods), count: names.count)
         for (i, who) in people.enumerated() {
-            let b = blocks[i]
             let ends = i < trading.ends.count ? trading.ends[i] : []
             for t in 0..<periods {
-                let k = i * periods + t
-                let flex = b.flex[t] >= 0 ? kW(b.flex[t]) : b.fixedFlexKW[t]
-                let charge = b.storage.map { kW($0.charge[t]) } ?? 0
-                let discharge = b.storage.map { kW($0.discharge[t]) } ?? 0
-                let tradeKW = b.trade.map { kW($0[t]) }
-                columns["flexKW"]![k] = flex
-                columns["chargeKW"]![k] = charge
-                columns["dischargeKW"]![k] = discharge
-                columns["socKWh"]![k] = b.storage.map { kW($0.soc[t]) * units.periodHours } ?? 0
-                columns["gridBuyKW"]![k] = kW(b.gridImport[t])
-                columns["gridSellKW"]![k] = kW(b.gridExport[t])
-                columns["tradeKW"]![k] = tradeKW.reduce(0, +)
-                columns["netImportKW"]![k] = who.loadKW[t] - who.pvKW[t] - flex + charge - discharge
-                columns["cost"]![k] = market.ownCost(who, flexKW: flex, chargeKW: charge, dischargeKW: discharge, tradeKW: tradeKW,
-                                                     ends: ends, importKW: kW(b.gridImport[t]), exportKW: kW(b.gridExport[t]),
-                                                     importPrice: grid.buyPrice[t], period: t)
+                let d = blocks[i].dispatch(x: x, period: t, units: units)
+                let cost = market.ownCost(who, flexKW: d.flexKW, chargeKW: d.chargeKW, dischargeKW: d.dischargeKW,
+                                          tradeKW: d.tradeKW, ends: ends, importKW: d.importKW, exportKW: d.exportKW,
+                                          importPrice: grid.buyPrice[t], period: t)
+                let row = [who.loadKW[t] - who.pvKW[t] - d.flexKW + d.chargeKW - d.dischargeKW, d.flexKW, d.chargeKW,
+                           d.dischargeKW, d.socKWh, d.importKW, d.exportKW, d.tradeKW.reduce(0, +), cost]
+                for (c, v) in row.enumerated() { values[c][i * periods + t] = GameResult.finite(v) }
             }
         }
         var prosumers = ResultTable(ids: people.map(\.id), periods: periods)
-        for name in ["netImportKW", "flexKW", "chargeKW", "dischargeKW", "socKWh", "gridBuyKW", "gridSellKW", "tradeKW", "cost"] {
-            prosumers.addColumn(name, columns[name] ?? [])
-        }
+        for (c, name) in names.enumerated() { prosumers.addColumn(name, values[c]) }
         let prices = trades.prices(y: y, model: model, units: units)
         var tradeTable = ResultTable(ids: trading.edges.map { _ in "" }, periods: periods)
         tradeTable.idKey = nil
@@ -122,7 +108,7 @@ enum ReconfigurationReport {
         lineTable.addColumn("inService", inService)
         result.tables = [("prosumers", prosumers), ("trades", tradeTable), ("buses", buses), ("lines", lineTable)]
 
-        let cost = (columns["cost"] ?? []).reduce(0, +)
+        let cost = (values.last ?? []).reduce(0, +)
         var lossCost = 0.0
         for t in 0..<periods { lossCost += (grid.substationPrice?[t] ?? grid.buyPrice[t]) * losses[t] * units.periodHours }
         result.objective = [("socialCost", .number(GameResult.finite(cost + lossCost))), ("prosumerCost", .number(GameResult.finite(cost))),
