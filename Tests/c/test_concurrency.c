@@ -143,14 +143,14 @@ static void build_documents(void) {
         }
         free(so);
     }
-    /* a mechanism not implemented yet, on a complete document: unsupported after the network is read */
+    /* p2p_online (one slot, centralized) on the same complete document */
     char *gne = generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":12}", "");
     if (gne) {
         const char *from = "\"mechanism\":\"social_optimum\"", *to = "\"mechanism\":\"p2p_online\"    ";
         char *at = strstr(gne, from);
         if (at && strlen(from) == strlen(to)) {
             memcpy(at, to, strlen(to));
-            add("unsupported: p2p_online not implemented", gne);
+            add("p2p_online 33-bus, one slot", gne);
         } else {
             free(gne);
         }

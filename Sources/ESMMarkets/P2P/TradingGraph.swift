@@ -21,6 +21,9 @@ public struct TradingGraph: Sendable {
         /// Contract price per kWh on what side a / side b buys (a payment to the other side).
         public var contractA: Double
         public var contractB: Double
+        /// Quadratic trading cost κ (½κp² per hour) of side a / side b.
+        public var quadraticA: Double = 0
+        public var quadraticB: Double = 0
     }
 
     /// One end of an edge, seen from a prosumer.
@@ -54,7 +57,8 @@ public struct TradingGraph: Sendable {
                     let pa = prosumers[a], pb = prosumers[b]
                     edges.append(Edge(a: a, b: b, maxKW: Self.smaller(pa.tradeMaxKW, pb.tradeMaxKW),
                                       feeA: pa.tradeCost, feeB: pb.tradeCost,
-                                      contractA: pa.contractPrice, contractB: pb.contractPrice))
+                                      contractA: pa.contractPrice, contractB: pb.contractPrice,
+                                      quadraticA: pa.tradeCostA, quadraticB: pb.tradeCostA))
                 }
                 // The listing side's own terms for this partner.
                 edges[k].maxKW = Self.smaller(edges[k].maxKW, terms.maxKW)
@@ -91,6 +95,12 @@ public struct TradingGraph: Sendable {
         case let (nil, y?): return y
         default: return nil
         }
+    }
+
+    /// Quadratic trading cost κ of prosumer side `end` on its edge.
+    public func quadraticCost(of end: End) -> Double {
+        let edge = edges[end.edge]
+        return end.isA ? edge.quadraticA : edge.quadraticB
     }
 
     /// Fee and contract price that prosumer side `end` pays on its edge.
