@@ -218,4 +218,100 @@ import ESMSolver
         // Interior-point noise leaves both at ~1e-6 kW on this 5 MVA base; a real overlap is kW.
         #expect(r.qualityValue("simultaneousChargeKW") < 1e-4)
     }
+
+    // MARK: sessions (the C API's esm_session_* through OnlineSessionBox)
+
+    static func json(_ reply: Service.Reply) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(reply.json.utf8))) as? [String: Any] ?? [:]
+    }
+
+    static func prosumerValue(_ doc: [String: Any], _ key: String, _ row: Int = 0) -> Double {
+        let rows = doc["prosumers"] as? [[String: Any]] ?? []
+        return row < rows.count ? (rows[row][key] as? Double ?? .nan) : .nan
+    }
+
+    /// C2 stepped through a session from period documents; bad steps answer an error with a
+    /// path and change nothing.
+    @Test func c2ThroughASession() throws {
+        let config = Self.single(pv: [5], load: [2], soc: 5, storageExtra: #","lyapunovV":20,"socShiftKWh":8.5"#)
+        let (opened, failure) = OnlineSessionBox.open(config)
+        #expect(failure == nil)
+        let box = try #require(opened)
+        var socs: [Double] = []
+        for (k, (pv, load)) in zip([5.0, 5, 5, 0, 0, 0, 0], [2.0, 2, 2, 4, 4, 4, 4]).enumerated() {
+            // A bad document before every step: wrong length, negative PV, prices out of order.
+            for (bad, path) in [(#"{"pvKW":[1,2]}"#, "pvKW"), (#"{"pvKW":[-1]}"#, "pvKW[0]"),
+                                (#"{"buyPrice":0.04}"#, "buyPrice"), (#"{"windKW":[1]}"#, "windKW")] {
+                let reply = box.step(bad)
+                #expect(reply.error == .invalidInput)
+                let error = Self.json(reply)["error"] as? [String: Any]
+                #expect(error?["path"] as? String == path, "\(reply.json)")
+            }
+            let reply = box.step(#"{"pvKW":[\#(pv)],"loadKW":[\#(load)],"buyPrice":0.25,"sellPrice":0.05}"#)
+            #expect(reply.error == nil)
+            let doc = Self.json(reply)
+            #expect(doc["status"] as? String == "solved")
+            #expect(doc["slot"] as? Double == Double(k))
+            socs.append(Self.prosumerValue(doc, "socKWh"))
+        }
+        expectClose(socs, [7, 9, 7, 5, 3, 5, 3], 1e-5)
+    }
+
+    /// C4 through a session: the period document overrides the configuration's data.
+    @Test func c4ThroughASession() throws {
+        let (opened, _) = OnlineSessionBox.open(#"""
+        {"schema":"esmarket/1","mechanism":"p2p_online","grid":{"buyPrice":0.3,"sellPrice":0.01},
+         "prosumers":[{"id":"p1","pvKW":0,"loadKW":0,"peers":["p2"],"tradeCostA":0.05},
+                      {"id":"p2","loadKW":0,"tradeCostA":0.05}]}
+        """#)
+        let box = try #require(opened)
+        let doc = Self.json(box.step(#"{"pvKW":[5,0],"loadKW":[2,4],"buyPrice":0.25,"sellPrice":0.05}"#))
+        let trade = (doc["trades"] as? [[String: Any]])?.first
+        #expect(abs((trade?["kW"] as? Double ?? 0) - 2) < 1e-6)
+        #expect(abs((trade?["price"] as? Double ?? 0) - 0.15) < 1e-6)
+        #expect(abs(Self.prosumerValue(doc, "gridSellKW", 0) - 1) < 1e-6)
+        #expect(abs(Self.prosumerValue(doc, "gridBuyKW", 1) - 2) < 1e-6)
+    }
+
+    /// Checkpoint → resume: a session re-created from `state()` gives bit-identical slots.
+    @Test func checkpointResumeIsBitIdentical() throws {
+        let pv: [Double] = [5, 4.2, 3.1, 0.5, 0, 0, 1.7, 6]
+        let load: [Double] = [2, 2.5, 3, 4, 4.4, 3.3, 2, 1.5]
+        let config = #"""
+        {"schema":"esmarket/1","mechanism":"p2p_online","periods":8,"periodHours":0.5,
+         "grid":{"buyPrice":0.25,"sellPrice":0.05},
+         "prosumers":[{"id":"a","pvKW":\#(pv),"loadKW":\#(load),"peers":["b"],
+                       "storage":{"capacityKWh":10,"socKWh":4.321,"socMinKWh":1,"socMaxKWh":10,"chargeMaxKW":3,"dischargeMaxKW":3,"etaCharge":0.93,"etaDischarge":0.96}},
+                      {"id":"b","pvKW":1,"loadKW":2.2,
+                       "storage":{"capacityKWh":6,"socKWh":3,"socMinKWh":0.5,"socMaxKWh":6,"chargeMaxKW":1,"dischargeMaxKW":1,"etaCharge":0.9,"etaDischarge":0.9}}]}
+        """#
+        let box = try #require(OnlineSessionBox.open(config).0)
+        for _ in 0..<3 { #expect(box.step("{}").error == nil) }
+        let checkpoint = box.state()
+        let resumed = try #require(OnlineSessionBox.open(checkpoint).0)
+        func strip(_ reply: Service.Reply) -> String {
+            var doc = Self.json(reply)
+            doc["stats"] = nil
+            return String(decoding: (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+        }
+        for _ in 3..<8 {
+            let a = box.step("{}"), b = resumed.step("{}")
+            #expect(a.error == nil)
+            #expect(strip(a) == strip(b))
+        }
+        #expect(box.state() == resumed.state())
+        let final = Self.json(resumed.step("{}"))
+        #expect(final["slot"] as? Double == 8)   // past the horizon: the last period's data
+        // A state with a SoC out of bounds or the wrong count is refused with its path.
+        let broken = checkpoint.replacingOccurrences(of: #""socKWh":["#, with: #""socKWh":[99,"#)
+        let (none, failure) = OnlineSessionBox.open(broken)
+        #expect(none == nil)
+        #expect(failure.map { Self.json($0)["error"] as? [String: Any] }??["path"] as? String == "socKWh")
+    }
+
+    @Test func sessionsRefuseOtherMechanisms() throws {
+        let (none, failure) = OnlineSessionBox.open(t1Document(intercept: nil))
+        #expect(none == nil)
+        #expect(failure?.error == .unsupported)
+    }
 }

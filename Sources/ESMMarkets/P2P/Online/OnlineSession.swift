@@ -20,12 +20,12 @@ public struct OnlineSession: Sendable {
     public init(_ setup: OnlineSetup, slot: Int, socKWh: [Double]) throws {
         let people = setup.problem.prosumers
         guard socKWh.count == people.count else {
-            throw InputError.invalid("state.socKWh", "expected \(people.count) values (one per prosumer), got \(socKWh.count)")
+            throw InputError.invalid("socKWh", "expected \(people.count) values (one per prosumer), got \(socKWh.count)")
         }
         for (j, who) in people.enumerated() {
             guard let s = who.storage else { continue }
             guard socKWh[j] >= s.socMinKWh, socKWh[j] <= s.socMaxKWh else {
-                throw InputError.invalid("state.socKWh[\(j)]", "\(describeNumber(socKWh[j])) kWh is outside [socMinKWh, socMaxKWh] = [\(describeNumber(s.socMinKWh)), \(describeNumber(s.socMaxKWh))] of prosumer \"\(who.id)\"")
+                throw InputError.invalid("socKWh[\(j)]", "\(describeNumber(socKWh[j])) kWh is outside [socMinKWh, socMaxKWh] = [\(describeNumber(s.socMinKWh)), \(describeNumber(s.socMaxKWh))] of prosumer \"\(who.id)\"")
             }
         }
         self.setup = setup
