@@ -46,7 +46,7 @@ public final class OnlineSessionBox {
             throw InputError.unsupported("mechanism", "sessions run mechanism \"p2p_online\" in this version, not \"\(problem.mechanism.rawValue)\"")
         }
         if problem.algorithm != "centralized" {
-            throw InputError.unsupported("options.algorithm", "p2p_online's consensus-ADMM route (\"admm\") is not implemented yet in this version; use \"centralized\"")
+            throw InputError.unsupported("options.algorithm", "sessions run p2p_online's \"centralized\" route in this version (the state document does not carry the ADMM route's warm start yet); \"admm\" runs through esm_clear")
         }
         return OnlineSessionBox(session: OnlineSession(try OnlineSetup(problem)), configText: configText)
     }

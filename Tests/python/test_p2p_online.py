@@ -76,7 +76,7 @@ KAPPA = [0.02, 0.03, 0.015, 0.04]
 BUY, SELL, H = 0.28, 0.06, 0.25
 
 
-def slot_document(network):
+def slot_document(network, algorithm="centralized"):
     prosumers = []
     for i, p in enumerate(PEOPLE):
         d = {"id": p["id"], "pvKW": p["pv"], "loadKW": p["load"], "tradeCostA": KAPPA[i]}
@@ -93,7 +93,7 @@ def slot_document(network):
         prosumers.append(d)
     doc = {"schema": "esmarket/1", "mechanism": "p2p_online", "periodHours": H,
            "grid": {"buyPrice": BUY, "sellPrice": SELL}, "prosumers": prosumers,
-           "options": {"priceFloor": 0.0, "priceCeiling": 0.3}}
+           "options": {"priceFloor": 0.0, "priceCeiling": 0.3, "algorithm": algorithm}}
     if network:
         doc["network"] = network
     return doc
@@ -143,26 +143,29 @@ def cvxpy_slot(r_ohm=None, base_kv=1.0, v_max=1.05, lyapunov=None):
     return prob.value, g.value, s.value, u.value, c.value, e.value, p.value
 
 
+@pytest.mark.parametrize("algorithm", ["centralized", "admm"])
 @pytest.mark.parametrize("r_ohm", [None, 12.0])
-def test_one_slot_matches_cvxpy(r_ohm):
+def test_one_slot_matches_cvxpy(r_ohm, algorithm):
     network = None
     if r_ohm is not None:
         network = {"baseKV": 1, "substationBus": "0", "vMinPu": 0.9, "vMaxPu": 1.05,
                    "buses": [{"id": "0"}, {"id": "1"}],
                    "lines": [{"id": "L1", "from": "0", "to": "1", "rOhm": r_ohm, "xOhm": 0}]}
-    result = esmarket.clear(slot_document(network))
+    result = esmarket.clear(slot_document(network, algorithm))
     assert result.status == "solved", result.message
     lyapunov = {i: (row["lyapunovV"], row["socShiftKWh"]) for i, row in enumerate(result["lyapunov"]) if row["lyapunovV"] > 0}
     value, g, s, u, c, e, p = cvxpy_slot(r_ohm, lyapunov=lyapunov)
     # driftPlusPenalty is Σ C_i + w_i Q_i a_i: the same function as the CVXPY objective.
     ours = result.objective["driftPlusPenalty"]
-    assert abs(ours - value) <= 1e-6 * max(1, abs(value)), (ours, value)
+    assert abs(ours - value) <= (1e-6 if algorithm == "centralized" else 1e-4) * max(1, abs(value)), (ours, value)
+    # trades: kW delivered from a to b = side b's purchase (unique: κ > 0 on every trade)
+    assert np.allclose([t["kW"] for t in result.trades], p[:, 1], atol=1e-3)
+    if algorithm == "admm":
+        return  # with four prosumers on one bus, who curtails is not unique: compare no further
     rows = result.prosumers
     assert np.allclose([r["gridBuyKW"] - r["gridSellKW"] for r in rows], g - s, atol=1e-3)
     assert np.allclose([r["curtailedKW"] for r in rows], u, atol=1e-3)
     assert np.allclose([r["chargeKW"] - r["dischargeKW"] for r in rows], c - e, atol=1e-3)
-    # trades: kW delivered from a to b = side b's purchase
-    assert np.allclose([t["kW"] for t in result.trades], p[:, 1], atol=1e-3)
     if r_ohm is not None:
         v = result.buses[1]["vPu"]
         assert v <= 1.05 + 1e-7

@@ -9,6 +9,10 @@ public struct OnlineSession: Sendable {
     /// Per prosumer (0 without storage).
     public private(set) var socKWh: [Double]
     public private(set) var slot: Int
+    /// The ADMM route's consensus values, duals and ρ from the last slot (its warm start).
+    var warm: OnlineADMM.Warm?
+    /// Whether ADMM slots start cold (for measuring what the warm start saves).
+    public var coldStarts = false
 
     public init(_ setup: OnlineSetup) {
         self.setup = setup
@@ -43,10 +47,17 @@ public struct OnlineSession: Sendable {
     public mutating func step(pvKW: [Double], loadKW: [Double], buyPrice: Double, sellPrice: Double,
                               control: SolveControl = SolveControl()) throws -> SlotOutcome {
         let input = SlotInput(slot: slot, pvKW: pvKW, loadKW: loadKW, buyPrice: buyPrice, sellPrice: sellPrice, socKWh: socKWh)
-        let outcome = try OnlineSlot(setup, input).solve(control: control)
+        var outcome: SlotOutcome
+        var next: OnlineADMM.Warm?
+        if setup.problem.algorithm == "admm" {
+            (outcome, next) = try OnlineADMM(setup: setup, input: input).solve(warm: coldStarts ? nil : warm, control: control)
+        } else {
+            outcome = try OnlineSlot(setup, input).solve(control: control)
+        }
         if outcome.status.hasSolution && outcome.socKWh.count == socKWh.count {
             socKWh = outcome.socKWh
             slot += 1
+            warm = next
         }
         return outcome
     }

@@ -57,6 +57,9 @@ public struct SlotOutcome: Sendable {
     public var simultaneousChargeDischarge = 0
     public var simultaneousChargeKW = 0.0
     public var iterations = 0
+    /// ADMM route: the final primal and dual residuals (pu; 0 for the centralized route).
+    public var admmPrimalResidual = 0.0
+    public var admmDualResidual = 0.0
     public var status: ConicStatus = .solved
     public var message = ""
 }
@@ -79,14 +82,11 @@ struct OnlineSlot {
     var trades: BilateralTrades?
     var network: BranchFlowModel?
 
-    init(_ setup: OnlineSetup, _ input: SlotInput) {
-        self.setup = setup
-        self.input = input
+    /// The slot's prosumers: one period of measurements, the battery at its current SoC.
+    static func prosumers(_ setup: OnlineSetup, _ input: SlotInput) -> [Prosumer] {
         let problem = setup.problem
-        let units = setup.units
         let t = min(max(input.slot, 0), problem.periods - 1)
-        // The slot's prosumers: one period of measurements, the battery at its current SoC.
-        people = problem.prosumers.enumerated().map { j, who in
+        return problem.prosumers.enumerated().map { j, who in
             var one = who
             let load = j < input.loadKW.count ? input.loadKW[j] : 0
             one.loadKW = Series(load)
@@ -99,21 +99,39 @@ struct OnlineSlot {
             if one.storage != nil, j < input.socKWh.count { one.storage?.socKWh = input.socKWh[j] }
             return one
         }
+    }
+
+    /// The prosumer blocks' model for the slot (shared by the centralized and ADMM routes, so
+    /// that both solve the same problem).
+    static func model(_ setup: OnlineSetup, _ input: SlotInput, people: [Prosumer]) -> P2PProsumerModel {
         let grid = GridTariff(buyPrice: [input.buyPrice], sellPrice: [input.sellPrice])
-        var model = P2PProsumerModel(periods: 1, units: units, grid: grid, graph: setup.graph, prosumers: people)
+        var model = P2PProsumerModel(periods: 1, units: setup.units, grid: grid, graph: setup.graph, prosumers: people)
         model.curtailablePV = true
-        model.socBounds = problem.options.online.hardSocBounds
-        let groups = P2PProsumerModel.Groups(in: &builder)
-        blocks = people.indices.map { model.add($0, people[$0], to: &builder, groups: groups) }
-        trades = BilateralTrades(graph: setup.graph, blocks: blocks, periods: 1, to: &builder)
-        for (j, block) in blocks.enumerated() {
-            guard let s = block.storage, j < setup.lyapunov.count, let lyapunov = setup.lyapunov[j],
-                  let battery = people[j].storage else { continue }
-            // w Q a with a = E(t+1) − E(t): the constant −w Q E(t) does not change the decision.
-            let queue = battery.socKWh - lyapunov.shiftKWh
-            let c = units.linear(lyapunov.weight * queue)
+        model.socBounds = setup.problem.options.online.hardSocBounds
+        return model
+    }
+
+    /// Adds prosumer j's block with its queue term w Q a (a = E(t+1) − E(t): the constant
+    /// −w Q E(t) does not change the decision, so it is a linear cost on the end-of-slot SoC).
+    static func addBlock(_ j: Int, setup: OnlineSetup, people: [Prosumer], model: P2PProsumerModel,
+                         groups: P2PProsumerModel.Groups, to builder: inout ConicBuilder) -> P2PProsumerBlock {
+        let block = model.add(j, people[j], to: &builder, groups: groups)
+        if let s = block.storage, j < setup.lyapunov.count, let lyapunov = setup.lyapunov[j], let battery = people[j].storage {
+            let c = setup.units.linear(lyapunov.weight * (battery.socKWh - lyapunov.shiftKWh))
             if c != 0 { builder.addLinearCost(s.soc[0], c) }
         }
+        return block
+    }
+
+    init(_ setup: OnlineSetup, _ input: SlotInput) {
+        self.setup = setup
+        self.input = input
+        let units = setup.units
+        people = Self.prosumers(setup, input)
+        let model = Self.model(setup, input, people: people)
+        let groups = P2PProsumerModel.Groups(in: &builder)
+        blocks = people.indices.map { Self.addBlock($0, setup: setup, people: people, model: model, groups: groups, to: &builder) }
+        trades = BilateralTrades(graph: setup.graph, blocks: blocks, periods: 1, to: &builder)
         if let feeder = setup.feeder(slot: input.slot) {
             var active = [LinearExpression](repeating: .zero, count: feeder.busCount)
             var reactive = [LinearExpression](repeating: .zero, count: feeder.busCount)
@@ -136,20 +154,32 @@ struct OnlineSlot {
         out.message = solution.message
         out.iterations = solution.iterations
         guard solution.status.hasSolution else { return out }
-        fill(&out, built: built, x: solution.x, y: solution.y)
+        let x = solution.x
+        let prices = trades?.prices(y: solution.y, model: built, units: setup.units) ?? []
+        Self.fill(&out, setup: setup, input: input, people: people, blocks: blocks, values: { _ in x }, prices: prices)
+        if let network {
+            let state = network.solution(x: x)
+            out.vPu = state.vPu
+            out.linePKW = state.pKW
+            // activePrices: marginal cost of one more kW withdrawn; an injection costs the opposite.
+            out.networkAdder = network.activePrices(y: solution.y, model: built).map { -setup.units.pricePerKWh($0 * setup.units.baseKVA) }
+        }
         return out
     }
 
-    private func fill(_ out: inout SlotOutcome, built: ConicModel, x: [Double], y: [Double]) {
+    /// The prosumers' and trades' part of the outcome from each block's solution (`values(j)`:
+    /// the solution vector block j's indices refer to) and the bilateral prices per edge.
+    static func fill(_ out: inout SlotOutcome, setup: OnlineSetup, input: SlotInput, people: [Prosumer],
+                     blocks: [P2PProsumerBlock], values: (Int) -> [Double], prices given: [Double]) {
         let units = setup.units
         let h = units.periodHours
-        func kW(_ v: Int) -> Double { v >= 0 && v < x.count ? units.kW(x[v]) : 0 }
-        func nonnegativeKW(_ v: Int) -> Double { max(kW(v), 0) }
         let hard = setup.problem.options.online.hardSocBounds
-        var prices = trades?.prices(y: y, model: built, units: units) ?? []
-        if prices.count != setup.graph.edges.count { prices = [Double](repeating: 0, count: setup.graph.edges.count) }
+        let prices = given.count == setup.graph.edges.count ? given : [Double](repeating: 0, count: setup.graph.edges.count)
         for (j, who) in people.enumerated() {
             let block = blocks[j]
+            let x = values(j)
+            func kW(_ v: Int) -> Double { v >= 0 && v < x.count ? units.kW(x[v]) : 0 }
+            func nonnegativeKW(_ v: Int) -> Double { max(kW(v), 0) }
             let curtailed = min(nonnegativeKW(block.curtailment.first ?? -1), who.pvKW[0])
             let flex = block.flex[0] >= 0 ? kW(block.flex[0]) : block.fixedFlexKW[0]
             let charge = block.storage.map { nonnegativeKW($0.charge[0]) } ?? 0
@@ -198,17 +228,12 @@ struct OnlineSlot {
         out.driftPlusPenalty += out.totalCost
         for (k, edge) in setup.graph.edges.enumerated() {
             let slot = setup.graph.slots[k]
-            let pa = kW(blocks[edge.a].trade[slot.a][0]), pb = kW(blocks[edge.b].trade[slot.b][0])
+            let xa = values(edge.a), xb = values(edge.b)
+            let va = blocks[edge.a].trade[slot.a][0], vb = blocks[edge.b].trade[slot.b][0]
+            let pa = va < xa.count ? units.kW(xa[va]) : 0, pb = vb < xb.count ? units.kW(xb[vb]) : 0
             out.tradeKW.append(0.5 * (pb - pa))
             out.reciprocityResidualKW = max(out.reciprocityResidualKW, abs(pa + pb))
         }
         out.tradePrice = prices
-        if let network {
-            let state = network.solution(x: x)
-            out.vPu = state.vPu
-            out.linePKW = state.pKW
-            // activePrices: marginal cost of one more kW withdrawn; an injection costs the opposite.
-            out.networkAdder = network.activePrices(y: y, model: built).map { -units.pricePerKWh($0 * units.baseKVA) }
-        }
     }
 }

@@ -4,13 +4,10 @@ import ESMSolver
 /// Mechanism `p2p_online` (spec p2p_online.md) through `esm_clear`: the online policy run over
 /// the document's periods, one slot at a time, each slot seeing only its own measurements and the
 /// state the previous slots left (`OnlineSession`). Route `centralized` solves each slot's
-/// drift-plus-penalty QP (`OnlineSlot`) on the interior-point solver; the consensus-ADMM route
-/// is not implemented yet and answers `unsupported`.
+/// drift-plus-penalty QP (`OnlineSlot`) on the interior-point solver; route `admm` runs the
+/// paper's consensus ADMM per slot (`OnlineADMM`), warm-started from the previous slot.
 enum P2POnline {
     static func clear(_ problem: Problem, control: SolveControl) throws -> MarketResult {
-        guard problem.algorithm == "centralized" else {
-            throw InputError.unsupported("options.algorithm", "p2p_online's consensus-ADMM route (\"admm\") is not implemented yet in this version; use \"centralized\"")
-        }
         let setup = try OnlineSetup(problem)
         var result = MarketResult(mechanism: .p2pOnline, status: .solved, algorithm: problem.algorithm)
         if control.stopsAtStart(#"{"event":"start","mechanism":"p2p_online","prosumers":\#(problem.prosumers.count),"trades":\#(setup.graph.edges.count),"periods":\#(problem.periods)}"#, &result) {
@@ -44,6 +41,12 @@ enum P2POnline {
             }
         }
         OnlineResult.fill(&result, setup: setup, outcomes: outcomes)
+        if problem.algorithm == "admm" {
+            result.quality += [("admmIterationsMax", Double(outcomes.map(\.iterations).max() ?? 0)),
+                               ("admmIterationsMean", Double(outcomes.map(\.iterations).reduce(0, +)) / Double(max(1, outcomes.count))),
+                               ("admmPrimalResidual", outcomes.map(\.admmPrimalResidual).max() ?? 0),
+                               ("admmDualResidual", outcomes.map(\.admmDualResidual).max() ?? 0)]
+        }
         if !setup.notes.isEmpty { result.message = (result.message.isEmpty ? "" : result.message + "; ") + setup.notes.joined(separator: "; ") }
         result.solveSeconds = monotonicSeconds() - started
         return result
