@@ -11,7 +11,11 @@
  * socFinalMinKWh, periodHours, grid priceSlope / importMinKW / importMaxKW, network model
  * "linear_angle" with angleMaxDeg, options equilibrium / verifyEquilibrium, and the "trades"
  * table whose rows have "from" and "to" instead of "id" — are listed in README's contract
- * section). p2p_reconfiguration and p2p_online are validated and answer "unsupported".
+ * section). p2p_online (real-time P2P with storage; options.algorithm "centralized") clears
+ * through esm_clear, which runs the document's periods slot by slot, and through sessions
+ * (below); its fields (tradeCostA, storage lyapunovV / socShiftKWh, options priceFloor /
+ * priceCeiling / lyapunovTheta / unsafeParameters / hardSocBounds) are in README's contract
+ * section. p2p_reconfiguration is validated and answers "unsupported".
  *
  * Ownership: input strings stay the caller's (they are copied). Every string that esmarket returns
  * through a `char **` out-parameter is allocated by esmarket and must be released with
@@ -96,18 +100,49 @@ int esm_generate_case(const char *spec_json, char **problem_json);
 /** Releases a string returned by esmarket. NULL is ignored. */
 void esm_string_free(char *s);
 
-/* ---- Online mechanism (p2p_online): state lives in a session ---- */
+/* ---- Online mechanism (p2p_online): state lives in a session ----
+ *
+ * A session holds a p2p_online configuration (network, prosumers, batteries and their Lyapunov
+ * parameters) and the state between slots (state of charge, hence the virtual queues, and the
+ * next slot's index). Each step clears one slot with that slot's measurements only.
+ *
+ * Ownership: esm_session_new returns a session owned by the caller, released by
+ * esm_session_free (exactly once). The config and period strings stay the caller's (copied).
+ * Strings returned through char ** are released with esm_string_free.
+ *
+ * Threads: sessions share nothing: different sessions may be used from different threads at the
+ * same time. One session must not be used by two threads at once (steps mutate it); the caller
+ * serializes calls on the same session.
+ */
 
 typedef struct esm_session esm_session;
 
 /**
- * Starts an online session. Returns NULL and an error document in *error_json (when not NULL) on
- * failure. Not implemented yet in this version: always returns NULL with an "unsupported" error.
+ * Starts a session from a p2p_online problem document (the configuration; its per-period series
+ * are the defaults of the steps) or from a state document returned by esm_session_state (the
+ * session resumes where that one was: the same steps give bit-identical results). Returns NULL
+ * and an error document in *error_json (when error_json is not NULL) on failure; on success
+ * *error_json is set to NULL. Unsafe Lyapunov parameters are rejected here with their path.
  */
 esm_session *esm_session_new(const char *config_json, char **error_json);
 
-/** Clears one period of an online session. Not implemented yet: returns ESM_ERR_UNSUPPORTED. */
+/**
+ * Clears the session's next slot. period_json: {"pvKW": [...], "loadKW": [...], "buyPrice": x,
+ * "sellPrice": y}, arrays with one value per prosumer in the configuration's order; every key is
+ * optional (default: the configuration's value at this slot, its last period past its horizon).
+ * Returns ESM_OK with a p2p_online result document for the one slot (plus "slot"); the state
+ * advances only when the slot is solved. Bad input returns an error code and an error document
+ * naming the JSON path (e.g. "pvKW[2]") and leaves the session unchanged; so does a slot the
+ * solver cannot solve (ESM_OK, status "infeasible" or the solver's status, diagnosis "period").
+ */
 int esm_session_step(esm_session *s, const char *period_json, char **result_json);
+
+/**
+ * The session's state as a JSON document {"schema", "session": "p2p_online", "slot", "socKWh",
+ * "queueKWh", "config"} (config: the configuration's text), to checkpoint and later pass to
+ * esm_session_new. Returns ESM_OK, or an error code for a NULL session / output.
+ */
+int esm_session_state(esm_session *s, char **state_json);
 
 /** Releases a session. NULL is ignored. */
 void esm_session_free(esm_session *s);

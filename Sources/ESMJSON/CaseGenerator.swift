@@ -47,11 +47,11 @@ enum CaseGenerator {
         let mechanismNode = try object.require("mechanism")
         let name = try mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue))
         guard let mechanism = Mechanism(rawValue: name) else { throw mechanismNode.fail("unknown mechanism") }
-        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum, .p2pGNE, .p2pReconfiguration].contains(mechanism) else {
+        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum, .p2pGNE, .p2pReconfiguration, .p2pOnline].contains(mechanism) else {
             throw InputError.unsupported(mechanismNode.path, "the case generator has no cases for \(name) yet")
         }
         var feeder: BuiltinFeeder? = mechanism == .energySharing ? nil : mechanism == .p2pGNE ? .ieee37
-            : mechanism == .p2pReconfiguration ? .ieee33bw : .ieee123
+            : mechanism == .p2pReconfiguration || mechanism == .p2pOnline ? .ieee33bw : .ieee123
         if let feederNode = object["feeder"] {
             feeder = BuiltinFeeder(rawValue: try feederNode.oneOf(BuiltinFeeder.allCases.map(\.rawValue)))
         }
@@ -67,20 +67,25 @@ enum CaseGenerator {
             throw InputError.invalid("congestion", "\"congestion\" is only for two_layer cases")
         }
         let p2p = mechanism == .p2pGNE || mechanism == .p2pReconfiguration
-        if !p2p, let key = (["periods", "connectivity"] as [StaticString]).first(where: { object.has($0) }) {
-            throw InputError.invalid(object.child(key), "\"\(key)\" is only for p2p_gne and p2p_reconfiguration cases")
+        if !p2p, let key = (["periods", "connectivity"] as [StaticString]).first(where: { object.has($0) }),
+           !(mechanism == .p2pOnline && "\(key)" == "periods") {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only for p2p_gne and p2p_reconfiguration cases (and periods for p2p_online)")
         }
-        if p2p && communities != nil {
+        if (p2p || mechanism == .p2pOnline) && communities != nil {
             throw InputError.invalid("communities", "\(name) has no communities")
         }
         var spec = Specification(mechanism: mechanism,
-                             prosumers: try object["prosumers"]?.integer(min: 1, max: 2_000_000) ?? (mechanism == .p2pGNE ? 50 : mechanism == .p2pReconfiguration ? 20 : 1000),
+                             prosumers: try object["prosumers"]?.integer(min: 1, max: mechanism == .p2pOnline ? 10_000 : 2_000_000)
+                                ?? (mechanism == .p2pGNE ? 50 : mechanism == .p2pReconfiguration || mechanism == .p2pOnline ? 20 : 1000),
                              seed: UInt64(try object["seed"]?.integer(min: 0, max: 1 << 53) ?? 1),
                              feeder: feeder, communities: communities,
                              sensitivity: try object["sensitivity"]?.number(above: 0, max: 1e6),
                              congestion: congestion)
-        spec.periods = try object["periods"]?.integer(min: 1, max: 8784) ?? 24
-        spec.connectivity = try object["connectivity"]?.number(min: 0, max: 1) ?? (mechanism == .p2pGNE ? 0.6 : 0.3)
+        spec.periods = try object["periods"]?.integer(min: 1, max: mechanism == .p2pOnline ? 2880 : 8784) ?? (mechanism == .p2pOnline ? 96 : 24)
+        if mechanism == .p2pOnline && spec.prosumers * spec.periods > 5_000_000 {
+            throw InputError.invalid("periods", "\(spec.prosumers) prosumers × \(spec.periods) slots exceeds 5,000,000 values per series for a generated p2p_online case")
+        }
+        spec.connectivity = try object["connectivity"]?.number(min: 0, max: 1) ?? (mechanism == .p2pReconfiguration ? 0.3 : 0.6)
         return spec
     }
 
@@ -88,6 +93,10 @@ enum CaseGenerator {
         if spec.mechanism == .p2pReconfiguration {
             return try ReconfigurationCaseGenerator.generate(prosumers: spec.prosumers, seed: spec.seed, feeder: spec.feeder ?? .ieee33bw,
                                                              periods: spec.periods, connectivity: spec.connectivity)
+        }
+        if spec.mechanism == .p2pOnline {
+            return try OnlineCaseGenerator.generate(prosumers: spec.prosumers, seed: spec.seed, feeder: spec.feeder ?? .ieee33bw,
+                                                    periods: spec.periods)
         }
         if spec.mechanism == .p2pGNE {
             return try GameCaseGenerator.generate(prosumers: spec.prosumers, seed: spec.seed, feeder: spec.feeder ?? .ieee37,

@@ -75,7 +75,8 @@ public enum ProblemDecoder {
         let object = try node.object(allowing: ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
                                                 "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
                                                 "priceTaking", "allLinesSwitchable", "equilibrium",
-                                                "verifyEquilibrium", "reconfigure", "maxSwitchingOperations"])
+                                                "verifyEquilibrium", "reconfigure", "maxSwitchingOperations",
+                                                "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds"])
         var options = Options()
         if let value = object["algorithm"] {
             options.algorithm = try value.oneOf(mechanism.algorithms)
@@ -104,6 +105,17 @@ public enum ProblemDecoder {
         }
         if let value = object["reconfigure"] { options.reconfigure = try value.bool() }
         if let value = object["maxSwitchingOperations"] { options.maxSwitchingOperations = try value.integer(min: 0, max: 1_000_000) }
+        let onlineKeys: [StaticString] = ["priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds"]
+        if mechanism != .p2pOnline, let key = onlineKeys.first(where: { object.has($0) }) {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by p2p_online")
+        }
+        if let value = object["priceFloor"] { options.online.priceFloor = try value.number(min: 0, max: Limits.price) }
+        if let value = object["priceCeiling"] { options.online.priceCeiling = try value.number(min: 0, max: Limits.price) }
+        if let value = object["lyapunovTheta"] { options.online.lyapunovTheta = try value.number(above: 0, max: 1) }
+        if let value = object["unsafeParameters"] {
+            options.online.unsafeParameters = try Options.UnsafeParameters(rawValue: value.oneOf(["reject", "clamp", "allow"])) ?? .reject
+        }
+        if let value = object["hardSocBounds"] { options.online.hardSocBounds = try value.bool() }
         if let value = object["equilibrium"] {
             guard mechanism == .p2pGNE else { throw value.fail("\"equilibrium\" is only read by p2p_gne") }
             options.equilibrium = try Options.Equilibrium(rawValue: value.oneOf(["nash", "wardrop"])) ?? .nash

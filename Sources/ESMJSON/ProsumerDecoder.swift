@@ -15,6 +15,8 @@ struct ProsumerDecoder {
 
     static let keys: [StaticString] = ["id", "bus", "community", "loadKW", "qLoadKVAr", "flex", "pvKW", "storage",
                                     "peers", "tradeCost", "tradeCostA", "contractPrice", "tradeMaxKW", "powerFactor"]
+    /// p2p_online's default quadratic trading cost κ, currency/kW²h (README, p2p_online).
+    static let onlineTradeCostA = 0.01
 
     func decode(_ node: JSONNode?) throws -> [Prosumer] {
         guard let node else {
@@ -113,6 +115,10 @@ struct ProsumerDecoder {
         prosumer.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price) ?? 0
         prosumer.tradeCostA = try object["tradeCostA"]?.number(min: 0, max: Limits.price) ?? 0
         prosumer.tradeMaxKW = try object["tradeMaxKW"]?.number(min: 0, max: Limits.power)
+        // p2p_online's trading cost is quadratic by default (spec §3.1, §6 item 4).
+        if object["tradeCostA"] == nil && mechanism == .p2pOnline {
+            prosumer.tradeCostA = Self.onlineTradeCostA
+        }
         return prosumer
     }
 
@@ -134,7 +140,7 @@ struct ProsumerDecoder {
     private func decodeStorage(_ node: JSONNode) throws -> Storage {
         let object = try node.object(allowing: ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
                                                 "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear",
-                                                "costWearA", "selfDischarge", "socFinalMinKWh"])
+                                                "costWearA", "selfDischarge", "socFinalMinKWh", "lyapunovV", "socShiftKWh"])
         let capacity = try object.require("capacityKWh").number(above: 0, max: Limits.power)
         let socMin = try object["socMinKWh"]?.number(min: 0, max: Limits.power) ?? 0
         let socMaxNode = object["socMaxKWh"]
@@ -165,6 +171,11 @@ struct ProsumerDecoder {
             }
             storage.socFinalMinKWh = final
         }
+        for key: StaticString in ["lyapunovV", "socShiftKWh"] where object.has(key) && mechanism != .p2pOnline {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by p2p_online")
+        }
+        storage.lyapunovV = try object["lyapunovV"]?.number(above: 0, max: Limits.power * Limits.power)
+        storage.socShiftKWh = try object["socShiftKWh"]?.number(min: -Limits.power, max: Limits.power)
         return storage
     }
 }

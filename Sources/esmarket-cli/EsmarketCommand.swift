@@ -65,19 +65,19 @@ struct Clear: ParsableCommand {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate a seeded problem document.")
 
-    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum, p2p_gne.")
+    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_online.")
     var mechanism: String = "energy_sharing"
 
     @Option(help: "Built-in feeder: ieee33bw, ieee37, ieee123.")
     var feeder: String?
 
-    @Option(help: "Number of prosumers (default 1000; 50 for p2p_gne).")
+    @Option(help: "Number of prosumers (default 1000; 50 for p2p_gne; 20 for p2p_online).")
     var prosumers: Int?
 
     @Option(help: "Number of communities (two-layer mechanisms).")
     var communities: Int?
 
-    @Option(help: "Number of hourly periods (p2p_gne, default 24).")
+    @Option(help: "Number of periods: hourly for p2p_gne (default 24), 15-minute slots for p2p_online (default 96).")
     var periods: Int?
 
     @Option(help: "Trading-graph density |E| / (N(N-1)/2) (p2p_gne, default 0.6).")

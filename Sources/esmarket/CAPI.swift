@@ -110,22 +110,49 @@ public func esm_string_free(_ text: UnsafeMutablePointer<CChar>?) {
     free(text)
 }
 
-// MARK: Online sessions (p2p_online): not implemented yet; the entry points answer so.
+// MARK: Online sessions (p2p_online). A session is a retained `OnlineSessionBox`; the C side
+// holds the only reference and releases it with esm_session_free.
 
-let sessionsUnsupported = InputError(.unsupported, path: "mechanism", "online sessions (p2p_online) are not implemented yet in this version")
+let nullSession = InputError(.invalidInput, path: nil, "the session pointer is NULL")
+
+func sessionBox(_ session: OpaquePointer?) -> OnlineSessionBox? {
+    guard let session else { return nil }
+    return Unmanaged<OnlineSessionBox>.fromOpaque(UnsafeRawPointer(session)).takeUnretainedValue()
+}
 
 @_cdecl("esm_session_new")
 public func esm_session_new(_ config: UnsafePointer<CChar>?, _ error: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> OpaquePointer? {
-    if let error { _ = deliver(Service.Reply(sessionsUnsupported), to: error) }
-    return nil
+    guard let config else {
+        if let error { _ = deliver(Service.Reply(nullInput), to: error) }
+        return nil
+    }
+    let (box, failure) = OnlineSessionBox.open(bytes(of: config))
+    guard let box else {
+        if let error { _ = deliver(failure ?? Service.Reply(InputError(.internalError, path: nil, "no session")), to: error) }
+        return nil
+    }
+    if let error { error.pointee = nil }
+    return OpaquePointer(Unmanaged.passRetained(box).toOpaque())
 }
 
 @_cdecl("esm_session_step")
 public func esm_session_step(_ session: OpaquePointer?, _ period: UnsafePointer<CChar>?,
                              _ result: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     guard let result else { return ESM_ERR_NULL_OUTPUT }
-    return deliver(Service.Reply(sessionsUnsupported), to: result)
+    guard let box = sessionBox(session) else { return deliver(Service.Reply(nullSession), to: result) }
+    guard let period else { return deliver(Service.Reply(nullInput), to: result) }
+    return deliver(box.step(bytes(of: period)), to: result)
+}
+
+@_cdecl("esm_session_state")
+public func esm_session_state(_ session: OpaquePointer?, _ state: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    guard let state else { return ESM_ERR_NULL_OUTPUT }
+    guard let box = sessionBox(session) else { return deliver(Service.Reply(nullSession), to: state) }
+    return deliver(Service.Reply(error: nil, json: box.state()), to: state)
 }
 
 @_cdecl("esm_session_free")
-public func esm_session_free(_ session: OpaquePointer?) {}
+public func esm_session_free(_ session: OpaquePointer?) {
+    guard let session else { return }
+    Unmanaged<OnlineSessionBox>.fromOpaque(UnsafeRawPointer(session)).release()
+}

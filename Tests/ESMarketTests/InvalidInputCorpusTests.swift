@@ -164,8 +164,27 @@ let corpus: [BadInput] = [
     BadInput(name: "negative quadratic trade cost", document: gneWith(#""tradeCost":0.01"#, #""tradeCost":0.01,"tradeCostA":-1"#), code: .invalidInput, path: "prosumers[0].tradeCostA"),
     BadInput(name: "reconfigure outside p2p_reconfiguration", document: gneWith(#""algorithm":"centralized""#, #""algorithm":"centralized","reconfigure":false"#), code: .invalidInput, path: "options.reconfigure"),
     BadInput(name: "negative switching budget", document: gneWith(#""algorithm":"centralized""#, #""algorithm":"centralized""#).replacingOccurrences(of: #""mechanism":"p2p_gne""#, with: #""mechanism":"p2p_reconfiguration""#).replacingOccurrences(of: #""priceSlope":0.001"#, with: #""buyPrice":0.3,"sellPrice":0.1"#).replacingOccurrences(of: #""algorithm":"centralized""#, with: #""algorithm":"centralized","maxSwitchingOperations":-2"#), code: .invalidInput, path: "options.maxSwitchingOperations"),
-    BadInput(name: "mechanism not implemented (p2p_online)", document: twoLayerDocument(mechanism: "p2p_online"), code: .unsupported, path: "mechanism"),
+    BadInput(name: "p2p_online over the SOC network", document: onlineWith(#""grid""#, #""network":{"baseKV":1,"substationBus":"0","model":"socp","buses":[{"id":"0"},{"id":"1"}],"lines":[{"id":"L","from":"0","to":"1","rOhm":0.1,"xOhm":0.1}]},"grid""#).replacingOccurrences(of: #""id":"p1","#, with: #""id":"p1","bus":"1","#), code: .unsupported, path: "network.model"),
+    BadInput(name: "p2p_online V above V^max", document: onlineWith(#""socKWh":5"#, #""socKWh":5,"lyapunovV":30"#), code: .invalidInput, path: "prosumers[0].storage.lyapunovV"),
+    BadInput(name: "p2p_online SoC shift outside its safe interval", document: onlineWith(#""socKWh":5"#, #""socKWh":5,"lyapunovV":20,"socShiftKWh":9.5"#), code: .invalidInput, path: "prosumers[0].storage.socShiftKWh"),
+    BadInput(name: "p2p_online battery too small for any V", document: onlineWith(#""socMaxKWh":10"#, #""socMaxKWh":5"#), code: .invalidInput, path: "prosumers[0].storage"),
+    BadInput(name: "p2p_online unknown unsafeParameters", document: onlineWith(#""algorithm":"centralized""#, #""algorithm":"centralized","unsafeParameters":"ignore""#), code: .invalidInput, path: "options.unsafeParameters"),
+    BadInput(name: "p2p_online negative quadratic trade cost", document: onlineWith(#""id":"p1","#, #""id":"p1","tradeCostA":-1,"#), code: .invalidInput, path: "prosumers[0].tradeCostA"),
+    BadInput(name: "p2p_online leaky battery", document: onlineWith(#""socKWh":5"#, #""socKWh":5,"selfDischarge":0.01"#), code: .unsupported, path: "prosumers[0].storage.selfDischarge"),
+    BadInput(name: "p2p_online price ceiling below floor", document: onlineWith(#""priceFloor":0.05"#, #""priceFloor":0.3"#), code: .invalidInput, path: "options.priceCeiling"),
+    BadInput(name: "lyapunovV outside p2p_online", document: twoLayerDocument(prosumers: #"[{"id":"p1","community":"c1","loadKW":2,"storage":{"capacityKWh":10,"socKWh":5,"chargeMaxKW":2,"dischargeMaxKW":2,"lyapunovV":3}}]"#), code: .invalidInput, path: "prosumers[0].storage.lyapunovV"),
+    BadInput(name: "hardSocBounds outside p2p_online", document: sharingWith(#""communities""#, #""options":{"hardSocBounds":false},"communities""#), code: .invalidInput, path: "options.hardSocBounds"),
 ]
+
+/// p2p_online's C2 prosumer (spec §7) with `old` replaced by `new`.
+func onlineWith(_ old: String, _ new: String) -> String {
+    #"""
+    {"schema":"esmarket/1","mechanism":"p2p_online","grid":{"buyPrice":0.25,"sellPrice":0.05},
+     "prosumers":[{"id":"p1","pvKW":5,"loadKW":2,
+                   "storage":{"capacityKWh":10,"socMinKWh":1,"socMaxKWh":10,"chargeMaxKW":2,"dischargeMaxKW":2,"socKWh":5}}],
+     "options":{"algorithm":"centralized","priceFloor":0.05,"priceCeiling":0.25}}
+    """#.replacingOccurrences(of: old, with: new)
+}
 
 /// Whether every number in a JSON document is finite (api.md §3).
 func allNumbersFinite(_ json: String) -> Bool {

@@ -536,22 +536,90 @@ int main(void) {
         esm_string_free(out);
     }
 
-    /* -- sessions (not implemented in this version) -- */
+    /* -- sessions (p2p_online): spec §7 C4 stepped, bad input, checkpoint and resume -- */
     {
-        char *err = NULL;
-        esm_session *s = esm_session_new("{\"schema\":\"esmarket/1\",\"mechanism\":\"p2p_online\"}", &err);
-        check(s == NULL && error_document_ok(err, "unsupported", NULL, 0, why, sizeof why),
-              "esm_session_new -> NULL + unsupported", why);
+        const char *config =
+            "{\"schema\":\"esmarket/1\",\"mechanism\":\"p2p_online\","
+            "\"grid\":{\"buyPrice\":0.25,\"sellPrice\":0.05},"
+            "\"prosumers\":[{\"id\":\"p1\",\"pvKW\":5,\"loadKW\":2,\"peers\":[\"p2\"],\"tradeCostA\":0.05,"
+            "\"storage\":{\"capacityKWh\":10,\"socKWh\":5,\"socMinKWh\":1,\"socMaxKWh\":10,"
+            "\"chargeMaxKW\":2,\"dischargeMaxKW\":2,\"lyapunovV\":20,\"socShiftKWh\":8.5}},"
+            "{\"id\":\"p2\",\"loadKW\":4,\"tradeCostA\":0.05}],"
+            "\"options\":{\"priceFloor\":0.05,\"priceCeiling\":0.25}}";
+        char *err = (char *)0x1;
+        esm_session *s = esm_session_new(config, &err);
+        check(s != NULL && err == NULL, "esm_session_new(p2p_online config) -> session, *error_json NULL", err && err != (char *)0x1 ? err : NULL);
+        if (s) {
+            /* bad input: error with the path, session unchanged (the next slot is still slot 0) */
+            out = NULL;
+            rc = esm_session_step(s, "{\"pvKW\":[5,-1]}", &out);
+            check(rc == ESM_ERR_INVALID_INPUT && error_document_ok(out, "invalid_input", "pvKW[1]", 0, why, sizeof why),
+                  "esm_session_step(negative pvKW) -> invalid_input at pvKW[1]", why);
+            esm_string_free(out);
+            out = NULL;
+            rc = esm_session_step(s, "{\"pvKW\":[5,", &out);
+            check(rc == ESM_ERR_INVALID_JSON && error_document_ok(out, "invalid_json", NULL, 1, why, sizeof why),
+                  "esm_session_step(truncated) -> invalid_json", why);
+            esm_string_free(out);
+            /* slot 0: surplus 3 kW; the battery (E = 5 < 7.5) charges 2 kW, the rest is traded */
+            out = NULL;
+            rc = esm_session_step(s, "{}", &out);
+            json_object *doc = (rc == ESM_OK && out) ? json_tokener_parse(out) : NULL;
+            json_object *slot = NULL, *status = NULL, *prosumers = NULL;
+            int ok = doc && json_object_object_get_ex(doc, "status", &status) &&
+                     !strcmp(json_object_get_string(status), "solved") &&
+                     json_object_object_get_ex(doc, "slot", &slot) && json_object_get_int(slot) == 0 &&
+                     json_object_object_get_ex(doc, "prosumers", &prosumers);
+            double soc = NAN, charge = NAN;
+            if (ok) {
+                json_object *p1 = json_object_array_get_idx(prosumers, 0), *v;
+                if (json_object_object_get_ex(p1, "socKWh", &v)) soc = json_object_get_double(v);
+                if (json_object_object_get_ex(p1, "chargeKW", &v)) charge = json_object_get_double(v);
+            }
+            snprintf(why, sizeof why, "rc %d, soc %g, charge %g: %.300s", rc, soc, charge, out ? out : "(none)");
+            check(ok && fabs(soc - 7) < 1e-5 && fabs(charge - 2) < 1e-5,
+                  "esm_session_step slot 0 -> solved, charge 2 kW, SoC 7 kWh", why);
+            if (doc) json_object_put(doc);
+            esm_string_free(out);
+            /* checkpoint, step both, compare the SoC text of the two results */
+            char *state = NULL;
+            rc = esm_session_state(s, &state);
+            check(rc == ESM_OK && state && strstr(state, "\"slot\":1"), "esm_session_state -> slot 1", state);
+            esm_session *r = state ? esm_session_new(state, NULL) : NULL;
+            check(r != NULL, "esm_session_new(state) resumes", NULL);
+            if (r) {
+                char *a = NULL, *b = NULL;
+                esm_session_step(s, "{}", &a);
+                esm_session_step(r, "{}", &b);
+                const char *sa = a ? strstr(a, "\"socKWh\"") : NULL, *sb = b ? strstr(b, "\"socKWh\"") : NULL;
+                const char *ea = sa ? strchr(sa, ']') : NULL, *eb = sb ? strchr(sb, ']') : NULL;
+                int same = sa && sb && ea && eb && (ea - sa) == (eb - sb) && !strncmp(sa, sb, (size_t)(ea - sa));
+                check(same, "resumed session steps like the original (same socKWh text)", a);
+                esm_string_free(a);
+                esm_string_free(b);
+                esm_session_free(r);
+            }
+            esm_string_free(state);
+            esm_session_free(s);
+        }
+        err = NULL;
+        s = esm_session_new("{\"schema\":\"esmarket/1\",\"mechanism\":\"p2p_online\"}", &err);
+        check(s == NULL && error_document_ok(err, "invalid_input", "grid", 0, why, sizeof why),
+              "esm_session_new(incomplete) -> NULL + invalid_input at grid", why);
         esm_string_free(err);
-        esm_session_free(s);
         s = esm_session_new("{\"schema\":\"esmarket/1\",\"mechanism\":\"p2p_online\"}", NULL);
         check(s == NULL, "esm_session_new with NULL error_json -> NULL, no crash", NULL);
         s = esm_session_new(NULL, NULL);
         check(s == NULL, "esm_session_new(NULL, NULL) -> NULL, no crash", NULL);
         out = NULL;
         rc = esm_session_step(NULL, "{}", &out);
-        check(rc == ESM_ERR_UNSUPPORTED && error_document_ok(out, "unsupported", NULL, 0, why, sizeof why),
-              "esm_session_step -> ESM_ERR_UNSUPPORTED + unsupported", why);
+        check(rc == ESM_ERR_INVALID_INPUT && error_document_ok(out, "invalid_input", NULL, 1, why, sizeof why),
+              "esm_session_step(NULL session) -> invalid_input, path null", why);
+        esm_string_free(out);
+        check(esm_session_step(NULL, "{}", NULL) == ESM_ERR_NULL_OUTPUT, "esm_session_step(..., NULL) -> ESM_ERR_NULL_OUTPUT", NULL);
+        out = NULL;
+        rc = esm_session_state(NULL, &out);
+        check(rc == ESM_ERR_INVALID_INPUT, "esm_session_state(NULL session) -> invalid_input", out);
         esm_string_free(out);
         esm_session_free(NULL);
         check(1, "esm_session_free(NULL) is a no-op", NULL);

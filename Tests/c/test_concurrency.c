@@ -127,6 +127,10 @@ static void build_documents(void) {
         text("{\"schema\":\"esmarket/1\",\"mechanism\":\"energy_sharing\",\"grid\":{\"buyPrice\":1,\"sellPrice\":0.2},"
              "\"communities\":[{\"id\":\"c1\",\"sensitivity\":0.1}],\"prosumers\":[{\"id\":\"p1\",\"storage\":"
              "{\"capacityKWh\":10,\"socKWh\":5,\"chargeMaxKW\":1,\"dischargeMaxKW\":1}}]}"));
+    add("unsupported: p2p_online leaky battery",
+        text("{\"schema\":\"esmarket/1\",\"mechanism\":\"p2p_online\",\"grid\":{\"buyPrice\":1,\"sellPrice\":0.2},"
+             "\"prosumers\":[{\"id\":\"p1\",\"loadKW\":2,\"storage\":{\"capacityKWh\":10,\"socKWh\":5,"
+             "\"chargeMaxKW\":1,\"dischargeMaxKW\":1,\"selfDischarge\":0.01}}]}"));
     /* social_optimum with LinDistFlow: the generated 33-bus case with the model overridden */
     char *so = generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":100,\"seed\":11}", "");
     if (so) {
@@ -143,14 +147,14 @@ static void build_documents(void) {
         }
         free(so);
     }
-    /* a mechanism not implemented yet, on a complete document: unsupported after the network is read */
+    /* p2p_online (one slot, centralized) on the same complete document */
     char *gne = generated("{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":12}", "");
     if (gne) {
         const char *from = "\"mechanism\":\"social_optimum\"", *to = "\"mechanism\":\"p2p_online\"    ";
         char *at = strstr(gne, from);
         if (at && strlen(from) == strlen(to)) {
             memcpy(at, to, strlen(to));
-            add("unsupported: p2p_online not implemented", gne);
+            add("p2p_online 33-bus, one slot", gne);
         } else {
             free(gne);
         }

@@ -41,3 +41,31 @@ def test_c_example(tmp_path):
     assert "price" in run.stdout
     for pid in ("house-1", "house-2", "house-3", "shop", "school"):
         assert pid in run.stdout
+
+
+def test_python_online_session_example():
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "python" / "online_session.py"),
+                          "--prosumers", "12", "--days", "1"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "slots:             96 solved (12 prosumers, 6 batteries)" in out.stdout
+    assert "worst bound violation 0.00e+00 kWh" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("pkg-config") is None,
+                    reason="needs cc and pkg-config")
+def test_c_online_session_example(tmp_path):
+    libdir = library_file().parent
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "json-c"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    exe = tmp_path / "online_session"
+    build = subprocess.run(["cc", "-O1", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "include"),
+                            str(REPO / "examples" / "c" / "online_session.c"), "-o", str(exe),
+                            "-L", str(libdir), "-lesmarket", *flags, f"-Wl,-rpath,{libdir}"],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(exe), "12", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "slots: 96 solved (12 prosumers, 6 batteries, resumed from a checkpoint at slot 48)" in run.stdout
+    assert "all within bounds" in run.stdout

@@ -26,6 +26,7 @@ func dispatch(_ problem: Problem, control: SolveControl) throws -> MarketResult 
     case .socialOptimum: return try SocialOptimum.clear(problem, control: control)
     case .p2pGNE: return try P2PGNE.clear(problem, control: control)
     case .p2pReconfiguration: return try P2PReconfiguration.clear(problem, control: control)
+    case .p2pOnline: return try P2POnline.clear(problem, control: control)
     default:
         throw InputError.unsupported("mechanism", "mechanism \"\(problem.mechanism.rawValue)\" is not implemented yet in this version")
     }

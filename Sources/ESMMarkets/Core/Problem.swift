@@ -20,7 +20,8 @@ public enum Mechanism: String, Sendable, CaseIterable {
         case .twoLayerVoltage: return ["non_iterative", "misocp", "centralized"]
         case .p2pReconfiguration: return ["centralized", "two_tier"]
         case .p2pGNE: return ["centralized", "proximal_point"]
-        case .p2pOnline: return ["admm", "centralized"]
+        // "centralized" first until the ADMM route lands (it answers unsupported meanwhile).
+        case .p2pOnline: return ["centralized", "admm"]
         case .socialOptimum: return ["centralized"]
         case .conic: return ["interior_point"]
         }
@@ -29,7 +30,8 @@ public enum Mechanism: String, Sendable, CaseIterable {
     /// Whether the mechanism is cleared over a feeder (and so requires `network`).
     public var needsNetwork: Bool {
         switch self {
-        case .energySharing, .conic: return false
+        // p2p_online: a slot without a feeder is a plain P2P market with storage (spec §7 C2–C4).
+        case .energySharing, .conic, .p2pOnline: return false
         default: return true
         }
     }
@@ -130,6 +132,10 @@ public struct Storage: Sendable {
     public var selfDischarge: Double = 0
     /// Lowest state of charge at the end of the horizon, kWh (default socMinKWh).
     public var socFinalMinKWh: Double?
+    /// p2p_online: the Lyapunov trade-off V_i (kWh²/currency; the queue weight is 1/V_i) and the
+    /// SoC shift Γ_i (kWh); nil: chosen from the parameters (p2p_online spec §3.5).
+    public var lyapunovV: Double?
+    public var socShiftKWh: Double?
 
     public init(capacityKWh: Double, socKWh: Double, socMinKWh: Double, socMaxKWh: Double,
                 chargeMaxKW: Double, dischargeMaxKW: Double, etaCharge: Double, etaDischarge: Double,
@@ -234,6 +240,22 @@ public struct Options: Sendable {
     public var maxSwitchingOperations: Int?
 
     public enum Equilibrium: String, Sendable { case nash, wardrop }
+
+    /// `p2p_online` (spec §3.5): bounds π̲, π̄ on the marginal value of energy (nil: derived from
+    /// the grid prices), the fraction θ of V^max used by default, what to do with parameters that
+    /// cannot keep the SoC in bounds, and whether the one-slot SoC bounds are imposed.
+    public var online = Online()
+
+    public struct Online: Sendable {
+        public var priceFloor: Double?
+        public var priceCeiling: Double?
+        public var lyapunovTheta: Double = 1
+        public var unsafeParameters: UnsafeParameters = .reject
+        public var hardSocBounds: Bool = true
+        public init() {}
+    }
+
+    public enum UnsafeParameters: String, Sendable { case reject, clamp, allow }
 
     public init() {}
 }

@@ -21,6 +21,8 @@ public struct P2PProsumerBlock: Sendable {
     public var gridImport: [Int]
     /// -1 where the grid does not buy.
     public var gridExport: [Int]
+    /// Per period: curtailed PV (kW, pu) when the model lets PV be curtailed; -1 otherwise.
+    public var curtailment: [Int] = []
     /// [end][t]: the trade with partner `ends[end]`, and its fee auxiliary (-1 without a fee).
     public var trade: [[Int]]
     public var tradeAbs: [[Int]]
@@ -54,6 +56,7 @@ public struct P2PProsumerBlock: Sendable {
     public func withdrawalKW(_ who: Prosumer, period t: Int, units: P2PUnits) -> LinearExpression {
         var e = LinearExpression(constant: who.loadKW[t] - who.pvKW[t] - fixedFlexKW[t])
         if flex[t] >= 0 { e.add(flex[t], -units.baseKVA) }
+        if t < curtailment.count, curtailment[t] >= 0 { e.add(curtailment[t], units.baseKVA) }
         if let s = storage {
             e.add(s.charge[t], units.baseKVA)
             e.add(s.discharge[t], -units.baseKVA)
@@ -71,6 +74,11 @@ public struct P2PProsumerModel: Sendable {
     /// Bound on a trade without a limit of its own, kW: the market's gross power, which no
     /// trade of a cycle-free optimum exceeds (keeps the problem bounded when fees are zero).
     public let defaultTradeBoundKW: Double
+    /// Whether PV may be curtailed (0 ≤ curtailed ≤ pvKW; p2p_online, where the network can
+    /// force it). Off: PV is fixed.
+    public var curtailablePV = false
+    /// Whether the batteries' state-of-charge bounds are imposed (`StorageDynamics.add`).
+    public var socBounds = true
 
     public init(periods: Int, units: P2PUnits, grid: GridTariff, graph: TradingGraph, prosumers: [Prosumer]) {
         self.periods = periods
@@ -127,7 +135,7 @@ public struct P2PProsumerModel: Sendable {
         let storage = who.storage.map {
             StorageDynamics($0, periodHours: units.periodHours)
                 .add(to: &builder, periods: periods, units: units, dynamics: groups.dynamics,
-                     bounds: groups.bounds, prefix: prefix)
+                     bounds: groups.bounds, prefix: prefix, socBounds: socBounds)
         }
         let gridImport = Array(builder.addVariables(prefix + "grid import", count: periods).range)
         var gridExport = [Int](repeating: -1, count: periods)
@@ -145,7 +153,7 @@ public struct P2PProsumerModel: Sendable {
         var trade: [[Int]] = [], tradeAbs: [[Int]] = []
         for end in ends {
             let (fee, contract) = graph.terms(of: end)
-            let kappa = graph.quadratic(of: end)
+            let kappa = graph.quadraticCost(of: end)
             let limit = (graph.edges[end.edge].maxKW ?? defaultTradeBoundKW) / base
             let p = Array(builder.addVariables(prefix + "trade", count: periods).range)
             var a = [Int](repeating: -1, count: periods)
@@ -165,6 +173,15 @@ public struct P2PProsumerModel: Sendable {
             trade.append(p)
             tradeAbs.append(a)
         }
+        var curtailment = [Int](repeating: -1, count: periods)
+        if curtailablePV {
+            for t in 0..<periods where who.pvKW[t] > 0 {
+                let u = builder.addVariable(prefix + "curtailed")
+                curtailment[t] = u
+                builder.addGreaterEqual(groups.bounds, .variable(u), 0)
+                builder.addLessEqual(groups.bounds, .variable(u), who.pvKW[t] / base)
+            }
+        }
         let firstRow = builder.rowCount(of: groups.balance)
         for t in 0..<periods {
             var e = LinearExpression([LinearTerm(gridImport[t], 1)], constant: -(who.loadKW[t] - who.pvKW[t] - fixed[t]) / base)
@@ -174,11 +191,13 @@ public struct P2PProsumerModel: Sendable {
                 e.add(s.charge[t], -1)
             }
             if gridExport[t] >= 0 { e.add(gridExport[t], -1) }
+            if curtailment[t] >= 0 { e.add(curtailment[t], -1) }
             for p in trade { e.add(p[t], 1) }
             builder.addRow(groups.balance, e)
         }
         return P2PProsumerBlock(flex: flex, fixedFlexKW: fixed, storage: storage, gridImport: gridImport,
-                                gridExport: gridExport, trade: trade, tradeAbs: tradeAbs, balanceFirstRow: firstRow)
+                                gridExport: gridExport, curtailment: curtailment, trade: trade, tradeAbs: tradeAbs,
+                                balanceFirstRow: firstRow)
     }
 
     /// Prosumer i's own cost over each period (currency) at a solution in kW: flex, wear, trade
@@ -195,7 +214,7 @@ public struct P2PProsumerModel: Sendable {
         }
         for (k, end) in ends.enumerated() where k < tradeKW.count {
             let (fee, contract) = graph.terms(of: end)
-            let kappa = graph.quadratic(of: end)
+            let kappa = graph.quadraticCost(of: end)
             cost += h * (contract * tradeKW[k] + fee * abs(tradeKW[k]) + 0.5 * kappa * tradeKW[k] * tradeKW[k])
         }
         cost += h * (importPrice * importKW - grid.sellPrice[t] * exportKW)

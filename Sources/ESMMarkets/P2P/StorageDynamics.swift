@@ -75,9 +75,10 @@ public struct StorageDynamics: Sendable {
     }
 
     /// Adds the battery's variables, dynamics (rows of `dynamics`, a zero group), bounds (rows of
-    /// `bounds`, a nonnegative group) and wear costs.
+    /// `bounds`, a nonnegative group) and wear costs. `socBounds: false` leaves the state of charge
+    /// free (p2p_online with its one-slot safety net disabled, spec §7 C3).
     public func add(to builder: inout ConicBuilder, periods: Int, units: P2PUnits, dynamics: ConstraintGroup,
-                    bounds: ConstraintGroup, prefix: String) -> Variables {
+                    bounds: ConstraintGroup, prefix: String, socBounds: Bool = true) -> Variables {
         let s = storage
         let energyBase = units.baseKVA * periodHours
         let charge = Array(builder.addVariables(prefix + "charge", count: periods).range)
@@ -94,9 +95,11 @@ public struct StorageDynamics: Sendable {
             builder.addLessEqual(bounds, .variable(charge[t]), s.chargeMaxKW / units.baseKVA)
             builder.addGreaterEqual(bounds, .variable(discharge[t]), 0)
             builder.addLessEqual(bounds, .variable(discharge[t]), s.dischargeMaxKW / units.baseKVA)
-            let floor = t == periods - 1 ? finalMinKWh : s.socMinKWh
-            builder.addGreaterEqual(bounds, .variable(soc[t]), floor / energyBase)
-            builder.addLessEqual(bounds, .variable(soc[t]), s.socMaxKWh / energyBase)
+            if socBounds {
+                let floor = t == periods - 1 ? finalMinKWh : s.socMinKWh
+                builder.addGreaterEqual(bounds, .variable(soc[t]), floor / energyBase)
+                builder.addLessEqual(bounds, .variable(soc[t]), s.socMaxKWh / energyBase)
+            }
             for v in [charge[t], discharge[t]] {
                 if s.costWear != 0 { builder.addLinearCost(v, units.linear(s.costWear)) }
                 if s.costWearA != 0 { builder.addQuadraticCost(v, units.quadratic(s.costWearA)) }

@@ -99,15 +99,15 @@ public struct TradingGraph: Sendable {
         }
     }
 
+    /// Quadratic trading cost κ of prosumer side `end` on its edge.
+    public func quadraticCost(of end: End) -> Double {
+        let edge = edges[end.edge]
+        return end.isA ? edge.quadraticA : edge.quadraticB
+    }
+
     /// Fee and contract price that prosumer side `end` pays on its edge.
     public func terms(of end: End) -> (fee: Double, contract: Double) {
         let edge = edges[end.edge]
         return end.isA ? (edge.feeA, edge.contractA) : (edge.feeB, edge.contractB)
-    }
-
-    /// The quadratic trading cost κ that prosumer side `end` pays on its edge.
-    public func quadratic(of end: End) -> Double {
-        let edge = edges[end.edge]
-        return end.isA ? edge.quadraticA : edge.quadraticB
     }
 }

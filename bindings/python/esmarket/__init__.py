@@ -7,7 +7,7 @@
 
 See README.md next to this package for the library lookup and the Result accessors.
 """
-from ._api import clear, generate_case, generate_case_json, schema, version
+from ._api import Session, clear, generate_case, generate_case_json, schema, version
 from ._native import LibraryNotFoundError, find_library, library_path
 from .errors import EsmarketError
 from .result import Result
@@ -18,6 +18,7 @@ __all__ = [
     "EsmarketError",
     "LibraryNotFoundError",
     "Result",
+    "Session",
     "clear",
     "find_library",
     "generate_case",

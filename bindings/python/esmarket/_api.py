@@ -239,3 +239,60 @@ def generate_case(mechanism: str = "energy_sharing", *, prosumers: Optional[int]
     text = generate_case_json(mechanism, prosumers=prosumers, seed=seed, feeder=feeder,
                               communities=communities, periods=periods, **extra)
     return _document_from(_native.ESM_OK, text, "esm_generate_case")
+
+
+# ---------------------------------------------------------------------------------------------
+# online sessions (p2p_online)
+# ---------------------------------------------------------------------------------------------
+class Session:
+    """An online p2p_online session: one slot at a time, with its state kept in the library.
+
+        with esmarket.Session(config) as s:
+            r = s.step({"pvKW": [...], "loadKW": [...], "buyPrice": 0.25, "sellPrice": 0.05})
+            checkpoint = s.state()          # a dict; esmarket.Session(checkpoint) resumes there
+
+    config: a p2p_online problem document (dict, JSON text, bytes or path) or a state document
+    from state(). step() returns the slot's Result; bad input raises EsmarketError (with .path)
+    and leaves the session unchanged. A session must not be used from two threads at once;
+    different sessions are independent. close() (or leaving the with block) releases it.
+    """
+
+    def __init__(self, config: Problem) -> None:
+        self._handle: Optional[int] = None
+        handle, error = _native.session_new(_problem_bytes(config))
+        if not handle:
+            raise _error_from(_native.ESM_ERR_INVALID_INPUT if error else _native.ESM_ERR_INTERNAL, error)
+        self._handle = handle
+
+    def _live(self) -> int:
+        if not self._handle:
+            raise ValueError("the session is closed")
+        return self._handle
+
+    def step(self, period: Optional[Mapping[str, Any]] = None) -> Result:
+        """Clears the next slot; period keys pvKW, loadKW (one value per prosumer), buyPrice,
+        sellPrice, each optional (default: the configuration's value at this slot)."""
+        data = _problem_bytes(dict(period or {}))
+        rc, text = _native.session_call("esm_session_step", self._live(), data)
+        return Result(_document_from(rc, text, "esm_session_step"))
+
+    def state(self) -> Dict[str, Any]:
+        """The state document (slot, socKWh, queueKWh, config) to checkpoint and resume."""
+        rc, text = _native.session_call("esm_session_state", self._live())
+        return _document_from(rc, text, "esm_session_state")
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        _native.session_free(handle)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

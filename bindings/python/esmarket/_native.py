@@ -125,6 +125,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.esm_session_new.restype = ctypes.c_void_p
     lib.esm_session_step.argtypes = [ctypes.c_void_p, ctypes.c_char_p, out_pp]
     lib.esm_session_step.restype = ctypes.c_int
+    lib.esm_session_state.argtypes = [ctypes.c_void_p, out_pp]
+    lib.esm_session_state.restype = ctypes.c_int
     lib.esm_session_free.argtypes = [ctypes.c_void_p]
     lib.esm_session_free.restype = None
 
@@ -194,3 +196,27 @@ def clear_with_progress(data: bytes, callback: Callable[[bytes], int]) -> Tuple[
     result = _take_string(lib, out)
     del c_fn
     return rc, result
+
+
+def session_new(data: bytes) -> Tuple[Optional[int], Optional[str]]:
+    """esm_session_new; returns (session pointer or None, error document or None)."""
+    lib = library()
+    err = ctypes.c_void_p(None)
+    handle = lib.esm_session_new(data, ctypes.byref(err))
+    return handle, _take_string(lib, err)
+
+
+def session_call(func_name: str, handle: int, data: Optional[bytes] = None) -> Tuple[int, Optional[str]]:
+    """esm_session_step(handle, data, &out) or esm_session_state(handle, &out)."""
+    lib = library()
+    out = ctypes.c_void_p(None)
+    if data is None:
+        rc = getattr(lib, func_name)(ctypes.c_void_p(handle), ctypes.byref(out))
+    else:
+        rc = getattr(lib, func_name)(ctypes.c_void_p(handle), data, ctypes.byref(out))
+    return rc, _take_string(lib, out)
+
+
+def session_free(handle: Optional[int]) -> None:
+    if handle:
+        library().esm_session_free(ctypes.c_void_p(handle))
