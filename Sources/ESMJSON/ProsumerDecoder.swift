@@ -115,6 +115,9 @@ struct ProsumerDecoder {
         prosumer.contractPrice = try object["contractPrice"]?.number(min: -Limits.price, max: Limits.price) ?? 0
         prosumer.tradeCostA = try object["tradeCostA"]?.number(min: 0, max: Limits.price) ?? 0
         prosumer.tradeMaxKW = try object["tradeMaxKW"]?.number(min: 0, max: Limits.power)
+        if let node = object["tradeCostA"], ![Mechanism.p2pGNE, .p2pReconfiguration, .p2pOnline].contains(mechanism) {
+            throw node.fail("\"tradeCostA\" is only read by the P2P mechanisms")
+        }
         // p2p_online's trading cost is quadratic by default (spec §3.1, §6 item 4).
         if object["tradeCostA"] == nil && mechanism == .p2pOnline {
             prosumer.tradeCostA = Self.onlineTradeCostA
