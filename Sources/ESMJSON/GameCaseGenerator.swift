@@ -75,24 +75,7 @@ enum GameCaseGenerator {
         out.number(slope)
         out.raw("}")
 
-        // Trading graph: a random spanning tree, then random extra edges up to the connectivity.
-        var peers = [[Int]](repeating: [], count: n)
-        var present = Set<Int>()
-        func connect(_ a: Int, _ b: Int) {
-            let (i, j) = (min(a, b), max(a, b))
-            guard i != j, present.insert(i * n + j).inserted else { return }
-            peers[i].append(j)
-        }
-        if n > 1 {
-            let order = sample(n, count: n, &random)
-            for k in 1..<n { connect(order[k], order[Int(random.uniform(0, Double(k)))]) }
-            let target = Int((connectivity * Double(n) * Double(n - 1) / 2).rounded())
-            var attempts = 0
-            while present.count < target && attempts < 50 * max(target, 1) {
-                connect(Int(random.uniform(0, Double(n))), Int(random.uniform(0, Double(n))))
-                attempts += 1
-            }
-        }
+        let peers = tradingGraph(n, connectivity: connectivity, &random)
 
         out.raw(#","prosumers":["#)
         for (k, who) in people.enumerated() {
@@ -153,6 +136,29 @@ enum GameCaseGenerator {
     static func residential(_ h: Double) -> Double {
         let d1 = (h - 8) / 1.5, d2 = (h - 19.5) / 2.5
         return 0.35 + 0.25 * exp(-0.5 * d1 * d1) + 0.5 * exp(-0.5 * d2 * d2)
+    }
+
+    /// A random connected trading graph on n prosumers with |E| ≈ connectivity · n(n − 1)/2: a
+    /// random spanning tree first, then random extra edges. Each edge is listed by its smaller
+    /// index (`peers[i]` holds partners j > i): a one-sided listing is an edge.
+    static func tradingGraph(_ n: Int, connectivity: Double, _ random: inout SplitMix64) -> [[Int]] {
+        var peers = [[Int]](repeating: [], count: n)
+        var present = Set<Int>()
+        func connect(_ a: Int, _ b: Int) {
+            let (i, j) = (min(a, b), max(a, b))
+            guard i != j, present.insert(i * n + j).inserted else { return }
+            peers[i].append(j)
+        }
+        guard n > 1 else { return peers }
+        let order = sample(n, count: n, &random)
+        for k in 1..<n { connect(order[k], order[Int(random.uniform(0, Double(k)))]) }
+        let target = Int((connectivity * Double(n) * Double(n - 1) / 2).rounded())
+        var attempts = 0
+        while present.count < target && attempts < 50 * max(target, 1) {
+            connect(Int(random.uniform(0, Double(n))), Int(random.uniform(0, Double(n))))
+            attempts += 1
+        }
+        return peers
     }
 
     /// `count` distinct indices of 0..<n in random order (partial Fisher–Yates).

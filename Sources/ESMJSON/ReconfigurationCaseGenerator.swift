@@ -47,23 +47,7 @@ enum ReconfigurationCaseGenerator {
         write(&out, hours.map { $0 >= 17 && $0 < 21 ? 0.35 : 0.25 })
         out.raw(#","sellPrice":0.05}"#)
 
-        var peers = [[Int]](repeating: [], count: n)
-        var present = Set<Int>()
-        func connect(_ a: Int, _ b: Int) {
-            let (i, j) = (min(a, b), max(a, b))
-            guard i != j, present.insert(i * n + j).inserted else { return }
-            peers[i].append(j)
-        }
-        if n > 1 {
-            let order = GameCaseGenerator.sample(n, count: n, &random)
-            for k in 1..<n { connect(order[k], order[Int(random.uniform(0, Double(k)))]) }
-            let target = Int((connectivity * Double(n) * Double(n - 1) / 2).rounded())
-            var attempts = 0
-            while present.count < target && attempts < 50 * max(target, 1) {
-                connect(Int(random.uniform(0, Double(n))), Int(random.uniform(0, Double(n))))
-                attempts += 1
-            }
-        }
+        let peers = GameCaseGenerator.tradingGraph(n, connectivity: connectivity, &random)
 
         out.raw(#","prosumers":["#)
         var serial = 0
