@@ -54,22 +54,7 @@ enum GameCaseGenerator {
         var out = JSONWriter(capacity: 600 * n * max(1, periods / 4) + 4096)
         out.raw(#"{"schema":"esmarket/1","mechanism":"p2p_gne","periods":"#)
         out.number(Double(periods))
-        out.raw(#","network":{"builtin":"\#(feeder.rawValue)","buses":["#)
-        for (b, bus) in network.buses.enumerated() {
-            if b > 0 { out.raw(",") }
-            out.raw("{")
-            out.key("id", first: true)
-            out.string(bus.id)
-            out.key("pLoadKW")
-            let series = hours.map { CaseGenerator.rounded(loads[b] * residential($0)) }
-            if periods == 1 { out.number(series[0]) } else { out.numbers(series[...]) }
-            if bus.qCapKVAr > 0 {
-                out.key("qCapKVAr")
-                out.number(bus.qCapKVAr)
-            }
-            out.raw("}")
-        }
-        out.raw("]}")
+        writeNetwork(network, feeder: feeder, hours: hours, reactive: false, to: &out)
         // A small feed-in price lets PV surplus that no peer or battery takes leave the feeder.
         out.raw(#","grid":{"sellPrice":0.03,"priceSlope":"#)
         out.number(slope)
@@ -136,6 +121,35 @@ enum GameCaseGenerator {
     static func residential(_ h: Double) -> Double {
         let d1 = (h - 8) / 1.5, d2 = (h - 19.5) / 2.5
         return 0.35 + 0.25 * exp(-0.5 * d1 * d1) + 0.5 * exp(-0.5 * d2 * d2)
+    }
+
+    /// `"network"`: the built-in feeder with its bus loads on the residential profile over `hours`
+    /// (and its reactive loads too when `reactive`), capacitors kept.
+    static func writeNetwork(_ network: Network, feeder: BuiltinFeeder, hours: [Double], reactive: Bool,
+                             to out: inout JSONWriter) {
+        func write(_ values: [Double]) {
+            if values.count == 1 { out.number(values[0]) } else { out.numbers(values[...]) }
+        }
+        out.raw(#","network":{"builtin":"\#(feeder.rawValue)","buses":["#)
+        for (b, bus) in network.buses.enumerated() {
+            if b > 0 { out.raw(",") }
+            out.raw("{")
+            out.key("id", first: true)
+            out.string(bus.id)
+            let p = bus.pLoadKW.first ?? 0, q = bus.qLoadKVAr.first ?? 0
+            out.key("pLoadKW")
+            write(hours.map { CaseGenerator.rounded(p * residential($0)) })
+            if reactive {
+                out.key("qLoadKVAr")
+                write(hours.map { CaseGenerator.rounded(q * residential($0)) })
+            }
+            if bus.qCapKVAr > 0 {
+                out.key("qCapKVAr")
+                out.number(bus.qCapKVAr)
+            }
+            out.raw("}")
+        }
+        out.raw("]}")
     }
 
     /// A random connected trading graph on n prosumers with |E| ≈ connectivity · n(n − 1)/2: a

@@ -25,24 +25,7 @@ enum ReconfigurationCaseGenerator {
         var out = JSONWriter(capacity: 500 * n * max(1, periods / 4) + 8192)
         out.raw(#"{"schema":"esmarket/1","mechanism":"p2p_reconfiguration","periods":"#)
         out.number(Double(periods))
-        out.raw(#","network":{"builtin":"\#(feeder.rawValue)","buses":["#)
-        for (b, bus) in network.buses.enumerated() {
-            if b > 0 { out.raw(",") }
-            out.raw("{")
-            out.key("id", first: true)
-            out.string(bus.id)
-            let q = bus.qLoadKVAr.first ?? 0
-            out.key("pLoadKW")
-            write(&out, hours.map { CaseGenerator.rounded(loads[b] * GameCaseGenerator.residential($0)) })
-            out.key("qLoadKVAr")
-            write(&out, hours.map { CaseGenerator.rounded(q * GameCaseGenerator.residential($0)) })
-            if bus.qCapKVAr > 0 {
-                out.key("qCapKVAr")
-                out.number(bus.qCapKVAr)
-            }
-            out.raw("}")
-        }
-        out.raw("]}")
+        GameCaseGenerator.writeNetwork(network, feeder: feeder, hours: hours, reactive: true, to: &out)
         out.raw(#","grid":{"buyPrice":"#)
         write(&out, hours.map { $0 >= 17 && $0 < 21 ? 0.35 : 0.25 })
         out.raw(#","sellPrice":0.05}"#)

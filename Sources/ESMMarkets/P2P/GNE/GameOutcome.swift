@@ -34,3 +34,42 @@ struct GameOutcome {
     var primalResidual: Double
     var dualResidual: Double
 }
+
+extension GameOutcome {
+    /// An outcome holding every prosumer's dispatch and both sides of every trade, read from the
+    /// vector `solution(i)` that holds prosumer i's variables (one shared vector for the
+    /// centralized problem, one per player in the proximal-point iteration); prices, network
+    /// state and statistics are left for the route to fill.
+    static func decisions(_ setup: GameSetup, blocks: [P2PProsumerBlock], solution: (Int) -> [Double]) -> GameOutcome {
+        let periods = setup.periods
+        let units = setup.units
+        var o = GameOutcome(flexKW: [], chargeKW: [], dischargeKW: [], socKWh: [], importKW: [], exportKW: [],
+                            tradeAKW: [], tradeBKW: [], tradePrice: [], busPrice: [], vPu: [], angleDeg: [],
+                            linePKW: [], lineQKVAr: [], lineRatingPrice: [], sigmaKW: [], drawLowerPrice: [],
+                            drawUpperPrice: [], potential: 0, iterations: 0, solveSeconds: 0, primalResidual: 0,
+                            dualResidual: 0)
+        for (i, block) in blocks.enumerated() {
+            let x = solution(i)
+            for t in 0..<periods {
+                let d = block.dispatch(x: x, period: t, units: units)
+                o.flexKW.append(d.flexKW)
+                o.chargeKW.append(d.chargeKW)
+                o.dischargeKW.append(d.dischargeKW)
+                o.socKWh.append(d.socKWh)
+                o.importKW.append(d.importKW)
+                o.exportKW.append(d.exportKW)
+            }
+        }
+        for (k, edge) in setup.graph.edges.enumerated() where edge.a < blocks.count && edge.b < blocks.count {
+            let slot = setup.graph.slots[k]
+            let xa = solution(edge.a), xb = solution(edge.b)
+            for t in 0..<periods {
+                let da = blocks[edge.a].dispatch(x: xa, period: t, units: units)
+                let db = blocks[edge.b].dispatch(x: xb, period: t, units: units)
+                o.tradeAKW.append(slot.a < da.tradeKW.count ? da.tradeKW[slot.a] : 0)
+                o.tradeBKW.append(slot.b < db.tradeKW.count ? db.tradeKW[slot.b] : 0)
+            }
+        }
+        return o
+    }
+}

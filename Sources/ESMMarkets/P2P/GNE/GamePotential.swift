@@ -88,34 +88,12 @@ struct GamePotential {
         let x = solution.x, y = solution.y
         let units = setup.units
         let periods = setup.periods
-        let people = setup.problem.prosumers
         func kW(_ v: Int) -> Double { v >= 0 && v < x.count ? units.kW(x[v]) : 0 }
-        let m = people.count
-        var out = GameOutcome(flexKW: [], chargeKW: [], dischargeKW: [], socKWh: [], importKW: [], exportKW: [],
-                              tradeAKW: [], tradeBKW: [], tradePrice: [], busPrice: [], vPu: [], angleDeg: [],
-                              linePKW: [], lineQKVAr: [], lineRatingPrice: [], sigmaKW: [], drawLowerPrice: [],
-                              drawUpperPrice: [], potential: 0, iterations: solution.iterations,
-                              solveSeconds: solution.solveSeconds, primalResidual: solution.primalResidual,
-                              dualResidual: solution.dualResidual)
-        out.flexKW.reserveCapacity(m * periods)
-        for block in blocks {
-            for t in 0..<periods {
-                let d = block.dispatch(x: x, period: t, units: units)
-                out.flexKW.append(d.flexKW)
-                out.chargeKW.append(d.chargeKW)
-                out.dischargeKW.append(d.dischargeKW)
-                out.socKWh.append(d.socKWh)
-                out.importKW.append(d.importKW)
-                out.exportKW.append(d.exportKW)
-            }
-        }
-        for (k, edge) in setup.graph.edges.enumerated() {
-            let slot = setup.graph.slots[k]
-            for t in 0..<periods {
-                out.tradeAKW.append(kW(blocks[edge.a].trade[slot.a][t]))
-                out.tradeBKW.append(kW(blocks[edge.b].trade[slot.b][t]))
-            }
-        }
+        var out = GameOutcome.decisions(setup, blocks: blocks) { _ in x }
+        out.iterations = solution.iterations
+        out.solveSeconds = solution.solveSeconds
+        out.primalResidual = solution.primalResidual
+        out.dualResidual = solution.dualResidual
         out.tradePrice = trades?.prices(y: y, model: built, units: units) ?? []
         let n = setup.network.buses.count, lines = setup.network.lines.count
         out.busPrice = [Double](repeating: 0, count: n * periods)

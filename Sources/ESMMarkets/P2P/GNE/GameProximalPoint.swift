@@ -295,30 +295,7 @@ struct GameProximalPoint {
                   lambdaLow: [Double], lambdaUp: [Double], sigma: [Double]) -> GameOutcome {
         let periods = setup.periods
         let units = setup.units
-        func kW(_ xi: [Double], _ v: Int) -> Double { v >= 0 && v < xi.count ? units.kW(xi[v]) : 0 }
-        var o = GameOutcome(flexKW: [], chargeKW: [], dischargeKW: [], socKWh: [], importKW: [], exportKW: [],
-                            tradeAKW: [], tradeBKW: [], tradePrice: [], busPrice: [], vPu: [], angleDeg: [],
-                            linePKW: [], lineQKVAr: [], lineRatingPrice: [], sigmaKW: [], drawLowerPrice: [],
-                            drawUpperPrice: [], potential: 0, iterations: 0, solveSeconds: 0, primalResidual: 0,
-                            dualResidual: 0)
-        for (i, player) in players.enumerated() {
-            for t in 0..<periods {
-                let d = player.block.dispatch(x: x[i], period: t, units: units)
-                o.flexKW.append(d.flexKW)
-                o.chargeKW.append(d.chargeKW)
-                o.dischargeKW.append(d.dischargeKW)
-                o.socKWh.append(d.socKWh)
-                o.importKW.append(d.importKW)
-                o.exportKW.append(d.exportKW)
-            }
-        }
-        for (e, edge) in setup.graph.edges.enumerated() {
-            let slot = setup.graph.slots[e]
-            for t in 0..<periods {
-                o.tradeAKW.append(kW(x[edge.a], players[edge.a].block.trade[slot.a][t]))
-                o.tradeBKW.append(kW(x[edge.b], players[edge.b].block.trade[slot.b][t]))
-            }
-        }
+        var o = GameOutcome.decisions(setup, blocks: players.map(\.block)) { x[$0] }
         o.tradePrice = mu.map { units.pricePerKWh($0) }
         o.busPrice = pi.map { units.pricePerKWh($0) }
         let n = setup.network.buses.count, lines = setup.network.lines.count
