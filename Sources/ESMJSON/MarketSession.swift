@@ -81,19 +81,44 @@ final class MarketSession: ClearingSession {
 
     /// What an update changed, and where in the update each change came from (for error paths).
     struct Touched {
+        /// Where a value came from: prosumers[k].key (.field), set by the update at `update`
+        /// (followed by `[index]` for a column). Paths are only spelled out for an error.
+        struct Origin {
+            var prosumer: Int
+            var key: String
+            var field: String?
+            var update: String
+            var index: Int?
+
+            var sessionPath: String { "prosumers[\(prosumer)].\(key)" + (field.map { ".\($0)" } ?? "") }
+            var updatePath: String { update + (index.map { "[\($0)]" } ?? "") }
+        }
+
         var prosumers: [Int] = []
         var wholeProblem = false
-        /// (session path prefix, update path) pairs, most specific first when looked up.
-        var origins: [(session: String, update: String)] = []
+        var origins: [Origin] = []
+        /// grid / options: (session path, update path).
+        var sections: [(session: String, update: String)] = []
+
+        mutating func note(_ origin: Origin) {
+            prosumers.append(origin.prosumer)
+            origins.append(origin)
+        }
 
         /// The error with its path moved into the update document, when the update set the value.
         func origin(of error: InputError) -> InputError {
             guard let path = error.path else { return error }
-            var best: (session: String, update: String)?
-            for pair in origins where path == pair.session || path.hasPrefix(pair.session + ".") || path.hasPrefix(pair.session + "[") {
-                if let known = best, known.session.count >= pair.session.count { continue }
-                best = pair
+            func covers(_ prefix: String) -> Bool {
+                path == prefix || path.hasPrefix(prefix + ".") || path.hasPrefix(prefix + "[")
             }
+            var best: (session: String, update: String)?
+            func consider(_ session: String, _ update: @autoclosure () -> String) {
+                guard covers(session) else { return }
+                if let known = best, known.session.count >= session.count { return }
+                best = (session, update())
+            }
+            for pair in sections { consider(pair.session, pair.update) }
+            for origin in origins { consider(origin.sessionPath, origin.updatePath) }
             guard let best else { return error }
             return InputError(error.code, path: best.update + String(path.dropFirst(best.session.count)),
                               error.message + " (set by this update; the session is unchanged)")
@@ -119,7 +144,7 @@ final class MarketSession: ClearingSession {
             guard let target = edits.object(in: root, "\(key)") else { throw InputError(.internalError, path: node.path, "out of memory") }
             try forEachMember(node) { name, value in edits.set(target, name, to: value) }
             touched.wholeProblem = true
-            touched.origins.append(("\(key)", node.path))
+            touched.sections.append(("\(key)", node.path))
         }
         return touched
     }
@@ -143,13 +168,14 @@ final class MarketSession: ClearingSession {
         if let ids = columns["id"] {
             targets = try ids.array().map { try prosumer($0) }
         }
-        func column(_ node: JSONNode) throws -> [JSONNode?] {
+        /// The column's values (nil for a null), checked for length.
+        func column(_ node: JSONNode) throws -> [OpaquePointer?] {
             guard node.type == json_type_array else { throw node.expected("an array with one value per prosumer") }
             let count = try node.arrayCount()
             guard count == targets.count else {
                 throw node.fail("expected \(targets.count) values (one per prosumer\(columns.has("id") ? " listed in id" : ", in the session's order")), got \(count)")
             }
-            return (0..<count).map { node.element($0) }
+            return (0..<count).map { json_object_array_get_idx(node.raw, $0) }
         }
         try forEachMember(node) { name, _ in
             guard name != "id", let member = columns.node(named: name) else { return }
@@ -158,18 +184,21 @@ final class MarketSession: ClearingSession {
                 let inner = try member.object(allowing: allowed)
                 try forEachMember(member) { field, _ in
                     guard let fieldNode = inner.node(named: field) else { return }
+                    let base = fieldNode.path
                     for (j, value) in try column(fieldNode).enumerated() {
                         guard let value else { continue }
-                        try setNested(targets[j], name, field, value.raw, updatePath: "\(fieldNode.path)[\(j)]", edits: &edits, &touched)
+                        try setNested(targets[j], name, field, value, update: base, index: j, edits: &edits, &touched)
                     }
                 }
             } else {
+                let base = member.path
+                guard let list = prosumerList() else { return }
                 for (j, value) in try column(member).enumerated() {
                     guard let value else { continue }
                     let k = targets[j]
-                    guard let target = prosumerObject(k) else { continue }
-                    edits.set(target, name, to: value.raw)
-                    touched.note(prosumer: k, key: name, session: "prosumers[\(k)].\(name)", update: "\(member.path)[\(j)]")
+                    guard let target = json_object_array_get_idx(list, k) else { continue }
+                    edits.set(target, name, to: value)
+                    touched.note(.init(prosumer: k, key: name, field: nil, update: base, index: j))
                 }
             }
         }
@@ -185,30 +214,31 @@ final class MarketSession: ClearingSession {
                 let valueNode = JSONNode(raw: value, path: path)
                 _ = try valueNode.object(allowing: name == "flex" ? Self.flexKeys : Self.storageKeys)
                 try forEachMember(valueNode) { field, inner in
-                    try setNested(k, name, field, inner, updatePath: "\(path).\(field)", edits: &edits, &touched)
+                    try setNested(k, name, field, inner, update: "\(path).\(field)", index: nil, edits: &edits, &touched)
                 }
             } else {
                 edits.set(target, name, to: value)
-                touched.note(prosumer: k, key: name, session: "prosumers[\(k)].\(name)", update: path)
+                touched.note(.init(prosumer: k, key: name, field: nil, update: path, index: nil))
             }
         }
     }
 
     /// prosumers[k].<group>.<field> = value; a storage value needs the prosumer's battery.
-    private func setNested(_ k: Int, _ group: String, _ field: String, _ value: OpaquePointer, updatePath: String,
+    private func setNested(_ k: Int, _ group: String, _ field: String, _ value: OpaquePointer, update: String, index: Int?,
                            edits: inout TreeEdits, _ touched: inout Touched) throws {
+        let origin = Touched.Origin(prosumer: k, key: group, field: field, update: update, index: index)
         guard let target = prosumerObject(k) else { return }
         if group == "storage" {
             var existing: OpaquePointer?
             guard json_object_object_get_ex(target, "storage", &existing) != 0, existing != nil else {
-                throw InputError.invalid(updatePath, "prosumer \"\(problem.prosumers[k].id)\" has no storage to update")
+                throw InputError.invalid(origin.updatePath, "prosumer \"\(problem.prosumers[k].id)\" has no storage to update")
             }
         }
         guard let inner = edits.object(in: target, group) else {
-            throw InputError(.internalError, path: updatePath, "out of memory")
+            throw InputError(.internalError, path: origin.updatePath, "out of memory")
         }
         edits.set(inner, field, to: value)
-        touched.note(prosumer: k, key: group, session: "prosumers[\(k)].\(group).\(field)", update: updatePath)
+        touched.note(origin)
     }
 
     private func prosumer(_ idNode: JSONNode) throws -> Int {
@@ -217,10 +247,15 @@ final class MarketSession: ClearingSession {
         return k
     }
 
-    private func prosumerObject(_ k: Int) -> OpaquePointer? {
+    private func prosumerList() -> OpaquePointer? {
         var list: OpaquePointer?
         guard json_object_object_get_ex(root, "prosumers", &list) != 0, let list,
-              k >= 0, k < json_object_array_length(list) else { return nil }
+              json_object_get_type(list) == json_type_array else { return nil }
+        return list
+    }
+
+    private func prosumerObject(_ k: Int) -> OpaquePointer? {
+        guard let list = prosumerList(), k >= 0, k < json_object_array_length(list) else { return nil }
         return json_object_array_get_idx(list, k)
     }
 
@@ -260,13 +295,6 @@ final class MarketSession: ClearingSession {
             updated.prosumers[k] = fresh
         }
         return updated
-    }
-}
-
-extension MarketSession.Touched {
-    mutating func note(prosumer k: Int, key: String, session: String, update: String) {
-        prosumers.append(k)
-        origins.append((session, update))
     }
 }
 
