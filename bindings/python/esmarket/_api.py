@@ -5,9 +5,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union, overload
 
-from . import _native
+from . import _native, _schemas
 from .errors import EsmarketError
 from .result import Result
 
@@ -152,9 +152,19 @@ def version() -> str:
     return _native.library().esm_version().decode("utf-8")
 
 
-def schema() -> str:
-    """Schema name of the documents the library reads and writes ("esmarket/1")."""
-    return _native.library().esm_schema().decode("utf-8")
+@overload
+def schema() -> str: ...
+@overload
+def schema(name: str) -> Dict[str, Any]: ...
+
+
+def schema(name: Optional[str] = None) -> Union[str, Dict[str, Any]]:
+    """Without a name: the schema name of the documents the library reads and writes
+    ("esmarket/1"). ``schema("problem")`` / ``schema("result")``: that document's JSON Schema
+    (draft 2020-12) as a dict — the repository's schema/*.schema.json, shipped in the package."""
+    if name is None:
+        return _native.library().esm_schema().decode("utf-8")
+    return _schemas.load(name)
 
 
 def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> Result:
