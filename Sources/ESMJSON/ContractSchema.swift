@@ -42,10 +42,12 @@ public enum ContractSchema {
       "description": "What is cleared (docs/mechanisms.md)."
     },
     "network": {
-      "$ref": "#/$defs/network"
+      "$ref": "#/$defs/network",
+      "description": "The feeder. Required by two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_reconfiguration; optional for p2p_online; not read by energy_sharing."
     },
     "grid": {
-      "$ref": "#/$defs/grid"
+      "$ref": "#/$defs/grid",
+      "description": "The tariff. Required by every mechanism but conic."
     },
     "communities": {
       "type": "array",
@@ -59,7 +61,8 @@ public enum ContractSchema {
       "items": {
         "$ref": "#/$defs/prosumer"
       },
-      "maxItems": 10000000
+      "maxItems": 10000000,
+      "description": "The prosumers. Required by every mechanism but social_optimum (optional) and conic (not read)."
     },
     "periods": {
       "type": "integer",
@@ -76,10 +79,12 @@ public enum ContractSchema {
       "description": "Length of a period in hours (Δt): energies are powers × Δt. Read by the P2P mechanisms (storage dynamics, per-hour costs)."
     },
     "options": {
-      "$ref": "#/$defs/options"
+      "$ref": "#/$defs/options",
+      "description": "How to clear: algorithm, tolerances, limits, mechanism-specific switches."
     },
     "conic": {
-      "$ref": "#/$defs/conic"
+      "$ref": "#/$defs/conic",
+      "description": "The conic program; required by conic and refused by the others."
     },
     "extra": {
       "description": "Free for the caller; never read."
@@ -699,11 +704,11 @@ public enum ContractSchema {
           "type": "number",
           "exclusiveMinimum": 0,
           "maximum": 1000,
-          "description": "Nominal voltage, kV line to line."
+          "description": "Nominal voltage, kV line to line. Required unless `builtin` is given."
         },
         "substationBus": {
           "$ref": "#/$defs/id",
-          "description": "Id of the bus fed by the upstream grid (the root of the radial tree)."
+          "description": "Id of the bus fed by the upstream grid (the root of the radial tree). Required unless `builtin` is given."
         },
         "vSubstationPu": {
           "type": "number",
@@ -746,14 +751,16 @@ public enum ContractSchema {
             "$ref": "#/$defs/bus"
           },
           "minItems": 1,
-          "maxItems": 1000000
+          "maxItems": 1000000,
+          "description": "The buses (at least one). Required unless `builtin` is given."
         },
         "lines": {
           "type": "array",
           "items": {
             "$ref": "#/$defs/line"
           },
-          "maxItems": 1000000
+          "maxItems": 1000000,
+          "description": "The lines; the closed ones must form a tree from the substation that reaches every bus (p2p_reconfiguration: the closed and switchable ones must connect every bus)."
         },
         "extra": {
           "$ref": "#/$defs/extra"

@@ -92,6 +92,12 @@ def test_swift_copy_equals_the_files():
     assert check.returncode == 0, check.stderr
 
 
+def test_field_reference_is_generated_from_the_schemas():
+    """docs/reference.md is schema/reference.py's rendering of the current schemas."""
+    check = subprocess.run([sys.executable, str(SCHEMA_DIR / "reference.py"), "--check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
 def test_python_schema_accessor(esm):
     assert esm.schema() == "esmarket/1"
     assert esm.schema("problem") == PROBLEM
