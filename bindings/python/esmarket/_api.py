@@ -185,7 +185,7 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     data = _problem_bytes(problem)
     if progress is None:
         rc, text = _native.call_with_output("esm_clear", data)
-        return Result(_document_from(rc, text, "esm_clear"))
+        return Result(_document_from(rc, text, "esm_clear"), problem=_problem_source(problem, data))
 
     if not callable(progress):
         raise TypeError("progress must be callable")
@@ -204,7 +204,13 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     rc, text = _native.clear_with_progress(data, on_event)
     if failure:
         raise failure[0]
-    return Result(_document_from(rc, text, "esm_clear_with_progress"))
+    return Result(_document_from(rc, text, "esm_clear_with_progress"), problem=_problem_source(problem, data))
+
+
+def _problem_source(problem: Problem, data: bytes) -> Any:
+    """What a Result keeps of its problem for its tables' join keys: the dict as given (no copy),
+    else the JSON bytes, parsed only if a table asks for them."""
+    return problem if isinstance(problem, Mapping) else data
 
 
 def _case_spec(mechanism: str, prosumers: Optional[int], seed: Optional[int],
