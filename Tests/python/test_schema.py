@@ -92,6 +92,25 @@ def test_swift_copy_equals_the_files():
     assert check.returncode == 0, check.stderr
 
 
+def test_compiled_swift_constants_print_the_files(tmp_path):
+    """What Swift makes of the literals: ContractSchema.swift compiled on its own with a main
+    that prints each constant gives the files byte for byte."""
+    import shutil
+    swiftc = shutil.which("swiftc")
+    if swiftc is None:
+        pytest.skip("no swiftc")
+    shutil.copy(JSON_SOURCES / "ContractSchema.swift", tmp_path / "ContractSchema.swift")
+    (tmp_path / "main.swift").write_text(
+        "import Foundation\n"
+        "FileHandle.standardOutput.write(ContractSchema.text(named: CommandLine.arguments[1])!.data(using: .utf8)!)\n")
+    build = subprocess.run([swiftc, "ContractSchema.swift", "main.swift", "-o", "print_schema"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    for name in ("problem", "result"):
+        printed = subprocess.run([str(tmp_path / "print_schema"), name], capture_output=True, check=True).stdout
+        assert printed == (SCHEMA_DIR / f"{name}.schema.json").read_bytes(), name
+
+
 def test_field_reference_is_generated_from_the_schemas():
     """docs/reference.md is schema/reference.py's rendering of the current schemas."""
     check = subprocess.run([sys.executable, str(SCHEMA_DIR / "reference.py"), "--check"], capture_output=True, text=True)
