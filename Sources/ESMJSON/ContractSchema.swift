@@ -225,23 +225,13 @@ public enum ContractSchema {
         "properties": {
           "mechanism": {
             "const": "energy_sharing"
-          },
-          "communities": {
-            "minItems": 2
           }
-        },
-        "required": [
-          "communities"
-        ]
+        }
       },
       "then": {
         "properties": {
-          "prosumers": {
-            "items": {
-              "required": [
-                "community"
-              ]
-            }
+          "communities": {
+            "maxItems": 1
           }
         }
       }

@@ -388,6 +388,8 @@ def _mutations():
     cases.append(("array for a number", d, "communities[0].sensitivity"))
     d = json.loads(json.dumps(es)); d["prosumers"][0]["tradeCostA"] = 0.01
     cases.append(("P2P key in energy_sharing", d, "prosumers[0].tradeCostA"))
+    d = json.loads(json.dumps(es)); d["communities"].append({"id": "c2", "sensitivity": 0.1})
+    cases.append(("two communities in energy_sharing", d, "prosumers[0].community"))
     d = json.loads(json.dumps(es)); d["options"] = {"algorithm": "bidding"}
     cases.append(("another mechanism's algorithm", d, "options.algorithm"))
     so = _example("social_optimum")
