@@ -727,7 +727,7 @@ public enum ContractSchema {
             "lindistflow",
             "linear_angle"
           ],
-          "description": "Network formulation. Default per mechanism: socp (social_optimum, two_layer_voltage, p2p_reconfiguration), linear_angle (p2p_gne, the only mechanism that accepts it), lindistflow (p2p_online, which refuses socp); two_layer ignores it (its lossless linearized flow)."
+          "description": "Network formulation. Default per mechanism: socp (social_optimum, two_layer_voltage, p2p_reconfiguration), linear_angle (p2p_gne, the only mechanism that accepts it), lindistflow (p2p_online, which answers unsupported for socp); two_layer does not read it (its lossless linearized flow)."
         },
         "angleMaxDeg": {
           "type": "number",
@@ -1224,7 +1224,7 @@ public enum ContractSchema {
           },
           "minItems": 2,
           "maxItems": 2,
-          "description": "Two-layer mechanisms: [min, max] of the upper-layer prices (default [sellPrice, buyPrice]); max > min."
+          "description": "two_layer_voltage: [min, max] of the upper-layer prices (default [sellPrice, buyPrice]); max > min."
         },
         "maxIterations": {
           "type": "integer",
@@ -1260,7 +1260,7 @@ public enum ContractSchema {
         "priceTaking": {
           "type": "boolean",
           "default": false,
-          "description": "energy_sharing (and the two-layer communities): competitive outcome instead of the Nash equilibrium."
+          "description": "energy_sharing: the competitive (price-taking) outcome instead of the Nash equilibrium."
         },
         "allLinesSwitchable": {
           "type": "boolean",
