@@ -208,9 +208,16 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
 
 
 def _problem_source(problem: Problem, data: bytes) -> Any:
-    """What a Result keeps of its problem for its tables' join keys: the dict as given (no copy),
-    else the JSON bytes, parsed only if a table asks for them."""
-    return problem if isinstance(problem, Mapping) else data
+    """What a Result keeps of its problem for its tables' join keys: the caller's own object (a
+    dict, JSON text or bytes: no copy is kept alive), a file as its path (read again only if a
+    table asks for it)."""
+    if isinstance(problem, (Mapping, bytes, bytearray)):
+        return problem
+    if isinstance(problem, os.PathLike):
+        return Path(problem)
+    if isinstance(problem, str):
+        return problem if _looks_like_json(problem) or not os.path.isfile(problem) else Path(problem)
+    return data
 
 
 def _case_spec(mechanism: str, prosumers: Optional[int], seed: Optional[int],

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
 
 #: Lists of the result document that have a tabular accessor.
 TABLES = ("prosumers", "communities", "buses", "lines", "trades", "lyapunov")
@@ -26,8 +27,9 @@ class Result:
     them as a DataFrame ready to join (see ``table``); pandas is never imported unless one of these
     is used.
 
-    ``problem`` is what the result was cleared from (a dict, or its JSON bytes), kept by
-    ``esmarket.clear`` for the tables' join keys; the dict is not copied.
+    ``problem`` is what the result was cleared from (the caller's dict or JSON text, or the path
+    of its file), kept by ``esmarket.clear`` for the tables' join keys; nothing is copied, and
+    it is parsed only when a table needs it.
     """
 
     __slots__ = ("document", "_problem", "_problem_doc")
@@ -42,7 +44,12 @@ class Result:
         """The problem document this result was cleared from (None when unknown)."""
         if self._problem_doc is None and self._problem is not None:
             source = self._problem
-            self._problem_doc = dict(source) if isinstance(source, dict) else json.loads(source)
+            if isinstance(source, Mapping):
+                self._problem_doc = dict(source)
+            elif isinstance(source, Path):
+                self._problem_doc = json.loads(source.read_bytes())
+            else:
+                self._problem_doc = json.loads(source)
         return self._problem_doc
 
     @property
