@@ -510,3 +510,106 @@ def test_key_and_type_errors_of_the_python_tests_are_schema_errors(captured):
     assert len(rejected) >= 5, len(rejected)
     for entry in rejected:
         assert _errors(PROBLEM_V, entry["problem"]), entry["reply"]["error"]
+
+
+# ---------------------------------------------------------------------------------------------
+# keys of one mechanism family: the schema's per-mechanism refusals against the library's
+# ---------------------------------------------------------------------------------------------
+def schema_refusals():
+    """(location, mechanisms whose rule refuses it) read from problem.schema.json's allOf: every
+    `false` (or `not` const) a rule puts on a key, with the mechanisms its `if` selects."""
+    every = set(PROBLEM["properties"]["mechanism"]["enum"])
+    refusals = {}
+
+    def selected(rule):
+        cond = rule["if"]["properties"]["mechanism"]
+        if "const" in cond:
+            return {cond["const"]}
+        if "enum" in cond:
+            return set(cond["enum"])
+        inner = cond["not"]
+        return every - ({inner["const"]} if "const" in inner else set(inner["enum"]))
+
+    def walk(node, path, mechanisms):
+        for key, sub in (node.get("properties") or {}).items():
+            here = path + (key,)
+            if sub is False:
+                refusals.setdefault(here, set()).update(mechanisms)
+            elif isinstance(sub, dict):
+                if "not" in sub and "const" in sub["not"]:
+                    refusals.setdefault(here + ("=" + sub["not"]["const"],), set()).update(mechanisms)
+                walk(sub.get("items", sub) if "items" in sub else sub, here, mechanisms)
+
+    for rule in PROBLEM["allOf"]:
+        if "if" in rule and "then" in rule and set(rule["if"].get("properties", {})) == {"mechanism"}:
+            walk(rule["then"], (), selected(rule))
+    return refusals
+
+
+SAMPLE_VALUES = {"priceSlope": 0.001, "importMinKW": -1e6, "importMaxKW": 1e6, "equilibrium": "nash",
+                 "tradeCostA": 0.01, "lyapunovV": 1.0, "socShiftKWh": 5.0, "priceFloor": 0.0, "priceCeiling": 1.0,
+                 "lyapunovTheta": 1.0, "unsafeParameters": "allow", "hardSocBounds": True, "reconfigure": True,
+                 "maxSwitchingOperations": 3, "intercept": 0.5}
+
+
+def _place(document, location):
+    """(document with the key at `location` set, its path): in lists, the first element that has
+    the next container (the first element for the key itself); None when the document has no
+    such container. A location ending in "=value" sets that value (network.model)."""
+    doc = json.loads(json.dumps(document))
+    if location == ("conic",):
+        doc["conic"] = _example("conic")["conic"]
+        return doc, "conic"
+    if location[-1].startswith("="):
+        *parents, key, value = location
+        value = value[1:]
+    else:
+        *parents, key = location
+        value = SAMPLE_VALUES[key]
+    node, path = doc, ""
+    for k, part in enumerate(parents):
+        if part not in node:
+            if part != "options":
+                return None
+            node[part] = {}
+        node, path = node[part], f"{path}.{part}" if path else part
+        if isinstance(node, list):
+            wanted = parents[k + 1] if k + 1 < len(parents) else None
+            index = next((i for i, item in enumerate(node) if wanted is None or wanted in item), None)
+            if index is None:
+                return None
+            node, path = node[index], f"{path}[{index}]"
+    node[key] = value
+    return doc, f"{path}.{key}"
+
+
+FOREIGN_KEY = re.compile(r"only read by|is p2p_gne's network model")
+
+
+def test_family_keys_refused_by_library_and_schema_alike(esm):
+    refusals = schema_refusals()
+    assert ("grid", "priceSlope") in refusals and ("prosumers", "tradeCostA") in refusals
+    checked = 0
+    for mechanism in PROBLEM["properties"]["mechanism"]["enum"]:
+        example = _example(mechanism)
+        for location, refusing in sorted(refusals.items()):
+            placed = _place(example, location)
+            if placed is None:
+                continue
+            document, path = placed
+            schema_ok = not _errors(PROBLEM_V, document)
+            try:
+                esm.clear(document)
+                library_refuses = False
+            except esm.EsmarketError as e:
+                # refused as a key of another mechanism (a reader may refuse the sample value on
+                # its merits, e.g. an unsafe Lyapunov parameter: that is not this test's concern)
+                library_refuses = (e.code == "invalid_input" and e.path == path
+                                   and bool(FOREIGN_KEY.search(e.message)))
+            if mechanism in refusing:
+                assert not schema_ok and library_refuses, (mechanism, location, path)
+                checked += 1
+            else:
+                assert schema_ok, (mechanism, location, _errors(PROBLEM_V, document))
+                assert not library_refuses, (mechanism, location)
+    assert checked >= 25, checked
