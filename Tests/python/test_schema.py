@@ -127,7 +127,8 @@ def test_python_schema_accessor(esm):
 
 def test_python_build_ships_the_schema_files(tmp_path):
     """setup.py's build step copies schema/*.schema.json into the package (one source)."""
-    build = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+    build = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path),
+                            "build_py", "--build-lib", str(tmp_path)],
                            cwd=REPO / "bindings" / "python", capture_output=True, text=True,
                            env=dict(os.environ, ESMARKET_BUNDLE_LIB="0"))
     assert build.returncode == 0, build.stderr
