@@ -614,3 +614,41 @@ def test_family_keys_refused_by_library_and_schema_alike(esm):
                 assert schema_ok, (mechanism, location, _errors(PROBLEM_V, document))
                 assert not library_refuses, (mechanism, location)
     assert checked >= 25, checked
+
+
+# ---------------------------------------------------------------------------------------------
+# the documents and code shown in docs/
+# ---------------------------------------------------------------------------------------------
+def _blocks(language):
+    for page in sorted((REPO / "docs").glob("*.md")):
+        for block in re.findall(rf"```{language}\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
+            yield page.name, block
+
+
+def test_json_shown_in_docs_validates():
+    """Every complete problem (or result/error) document shown in docs/*.md validates; fragments
+    with placeholders ("...") are not documents and are skipped."""
+    shown = 0
+    for page, block in _blocks("json"):
+        try:
+            document = json.loads(block)
+        except ValueError:
+            continue
+        if document.get("schema") != "esmarket/1":
+            continue
+        if "mechanism" in document and "status" not in document:
+            assert_valid_problem(document)
+        else:
+            assert_valid_result(document)
+        shown += 1
+    assert shown >= 2, shown
+
+
+def test_python_shown_in_docs_runs(esm, monkeypatch):
+    monkeypatch.chdir(REPO)
+    ran, namespaces = 0, {}
+    for page, block in _blocks("python"):  # a page's blocks run in order, in one namespace
+        if "esmarket" in block and "..." not in block:
+            exec(compile(block, f"docs/{page}", "exec"), namespaces.setdefault(page, {"__name__": "docs_example"}))
+            ran += 1
+    assert ran >= 2, ran
