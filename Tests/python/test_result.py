@@ -140,3 +140,13 @@ def test_zero_rule():
     assert doc["lines"][0]["congestionPrice"] == -3.9e-29   # the document is untouched
     # default tolerance 1e-8 without a problem
     assert Result(doc).rows("lines")[1]["pKW"] == 0.0
+
+
+def test_session_step_rows_carry_the_configuration_keys(esm):
+    config = esm.generate_case("p2p_online", prosumers=4, seed=5, periods=2)
+    with esm.Session(config) as s:
+        rows = s.step().rows("prosumers")
+        state = s.state()
+    assert [r["bus"] for r in rows] == [p["bus"] for p in config["prosumers"]]
+    with esm.Session(state) as resumed:
+        assert [r["bus"] for r in resumed.step().rows("prosumers")] == [p["bus"] for p in config["prosumers"]]

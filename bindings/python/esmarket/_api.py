@@ -282,7 +282,9 @@ class Session:
 
     def __init__(self, config: Problem) -> None:
         self._handle: Optional[int] = None
-        handle, error = _native.session_new(_problem_bytes(config))
+        data = _problem_bytes(config)
+        self._config = _problem_source(config, data)  # the steps' tables take their keys from it
+        handle, error = _native.session_new(data)
         if not handle:
             raise _error_from(_native.ESM_ERR_INVALID_INPUT if error else _native.ESM_ERR_INTERNAL, error)
         self._handle = handle
@@ -297,7 +299,7 @@ class Session:
         sellPrice, each optional (default: the configuration's value at this slot)."""
         data = _problem_bytes(dict(period or {}))
         rc, text = _native.session_call("esm_session_step", self._live(), data)
-        return Result(_document_from(rc, text, "esm_session_step"))
+        return Result(_document_from(rc, text, "esm_session_step"), problem=self._config)
 
     def state(self) -> Dict[str, Any]:
         """The state document (slot, socKWh, queueKWh, config) to checkpoint and resume."""

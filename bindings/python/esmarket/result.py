@@ -50,14 +50,12 @@ class Result:
                 self._problem_doc = json.loads(source.read_bytes())
             else:
                 self._problem_doc = json.loads(source)
+            # A session resumed from a state document: the configuration is inside it.
+            config = self._problem_doc.get("config") if "session" in self._problem_doc else None
+            if isinstance(config, str):
+                self._problem_doc = json.loads(config)
         return self._problem_doc
 
-    @property
-    def periods(self) -> int:
-        """Number of periods of the problem (1 when unknown)."""
-        problem = self.problem or {}
-        periods = problem.get("periods") or 1
-        return int(periods)
 
     # -- scalars -------------------------------------------------------------------------------
     @property
