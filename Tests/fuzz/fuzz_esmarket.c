@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "esmarket.h"
 
@@ -42,6 +43,12 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 #define MAX_CLEARED_GENERATED 60000
 /* Progress events after which the harness interrupts a solve (an interrupt is a legal answer). */
 #define MAX_EVENTS 5000
+/* Wall-clock seconds after which the harness interrupts a solve at its next progress event. A
+ * small document may be a large, valid problem (a generated 50-prosumer, 24-period p2p_gne case
+ * clears in ~3 s, ~60 s under this build's instrumentation): slowness is not a finding, but an
+ * interrupt that is not honoured is. libFuzzer's -timeout (run.sh) catches a solve that runs on
+ * after the interrupt, or that emits no progress events for that long. */
+#define MAX_SECONDS 5.0
 
 static void finding(const char *what, const char *input, const char *doc) {
     fprintf(stderr, "\n==== esmarket fuzz finding: %s\n---- input (first 2000 bytes):\n%.2000s\n"
@@ -117,19 +124,25 @@ static void check_reply(const char *call, int rc, const char *doc, const char *i
     json_object_put(root);
 }
 
-typedef struct { int events; const char *input; } observer;
+typedef struct { int events; double start; const char *input; } observer;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int on_progress(const char *event_json, void *user) {
     observer *o = user;
     json_object *ev = event_json ? parse_strict(event_json) : NULL;
     if (!ev || !json_object_is_type(ev, json_type_object)) finding("a progress event is not a JSON object", o->input, event_json);
     json_object_put(ev);
-    return ++o->events >= MAX_EVENTS;
+    return ++o->events >= MAX_EVENTS || now_seconds() - o->start > MAX_SECONDS;
 }
 
 static void clear_one(const char *call, const char *text) {
     char *out = NULL, status[64];
-    observer o = {0, text};
+    observer o = {0, now_seconds(), text};
     int rc = esm_clear_with_progress(text, on_progress, &o, &out);
     check_reply(call, rc, out, text, status, sizeof status);
     esm_string_free(out);

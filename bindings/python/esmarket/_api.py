@@ -265,19 +265,33 @@ def generate_case(mechanism: str = "energy_sharing", *, prosumers: Optional[int]
 
 
 # ---------------------------------------------------------------------------------------------
-# online sessions (p2p_online)
+# sessions (every mechanism; p2p_online steps through slots)
 # ---------------------------------------------------------------------------------------------
 class Session:
-    """An online p2p_online session: one slot at a time, with its state kept in the library.
+    """A problem kept in the library between calls (README "Sessions"), for any mechanism.
+
+    Market mechanisms: the session decodes the problem once; each step takes an update document
+    with the new values of what changed and clears the updated market:
+
+        with esmarket.Session(problem) as s:
+            r = s.step({"prosumers": {"loadKW": loads, "pvKW": pv}})         # columns, every prosumer
+            r = s.step({"prosumers": [{"id": "p7", "flex": {"maxKW": 3}}],   # rows, by id
+                        "grid": {"buyPrice": 0.31}})
+            document = s.state()        # the equivalent full problem document (a dict)
+
+    A step gives the result a fresh clear() of state() gives, bit for bit.
+
+    p2p_online: one slot at a time, with its state (SoC, queues) kept in the library:
 
         with esmarket.Session(config) as s:
             r = s.step({"pvKW": [...], "loadKW": [...], "buyPrice": 0.25, "sellPrice": 0.05})
             checkpoint = s.state()          # a dict; esmarket.Session(checkpoint) resumes there
 
-    config: a p2p_online problem document (dict, JSON text, bytes or path) or a state document
-    from state(). step() returns the slot's Result; bad input raises EsmarketError (with .path)
-    and leaves the session unchanged. A session must not be used from two threads at once;
-    different sessions are independent. close() (or leaving the with block) releases it.
+    config: a problem document (dict, JSON text, bytes or path) or a p2p_online state document
+    from state(). step() returns the Result; bad input raises EsmarketError (with .path, in the
+    update document) and leaves the session unchanged. A session must not be used from two
+    threads at once; different sessions are independent. close() (or leaving the with block)
+    releases it.
     """
 
     def __init__(self, config: Problem) -> None:
@@ -294,15 +308,17 @@ class Session:
             raise ValueError("the session is closed")
         return self._handle
 
-    def step(self, period: Optional[Mapping[str, Any]] = None) -> Result:
-        """Clears the next slot; period keys pvKW, loadKW (one value per prosumer), buyPrice,
-        sellPrice, each optional (default: the configuration's value at this slot)."""
-        data = _problem_bytes(dict(period or {}))
+    def step(self, update: Optional[Mapping[str, Any]] = None) -> Result:
+        """Clears the updated market (market mechanisms: keys prosumers, grid, options), or the
+        next slot (p2p_online: keys pvKW, loadKW with one value per prosumer, buyPrice,
+        sellPrice); every key is optional."""
+        data = _problem_bytes(dict(update or {}))
         rc, text = _native.session_call("esm_session_step", self._live(), data)
         return Result(_document_from(rc, text, "esm_session_step"), problem=self._config)
 
     def state(self) -> Dict[str, Any]:
-        """The state document (slot, socKWh, queueKWh, config) to checkpoint and resume."""
+        """What esmarket.Session() resumes from: the equivalent problem document (market
+        mechanisms), or the state document (slot, socKWh, queueKWh, config) of p2p_online."""
         rc, text = _native.session_call("esm_session_state", self._live())
         return _document_from(rc, text, "esm_session_state")
 
