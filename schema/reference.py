@@ -30,8 +30,13 @@ PROBLEM_OBJECTS = [
     ("conic", "conic"),
     ("csc", "conic.P, conic.A (CSC matrix)"),
     ("cone", "conic.cones[]"),
-    ("sessionPeriod", "session step document"),
-    ("sessionState", "session state document"),
+    ("sessionUpdate", "session update document (market mechanisms)"),
+    ("sessionProsumerRow", "session update: prosumers[] (rows)"),
+    ("sessionProsumerColumns", "session update: prosumers (columns)"),
+    ("sessionFlexUpdate", "session update: prosumers[].flex"),
+    ("sessionStorageUpdate", "session update: prosumers[].storage"),
+    ("sessionPeriod", "session step document (p2p_online)"),
+    ("sessionState", "session state document (p2p_online)"),
 ]
 RESULT_OBJECTS = [
     ("result", "result document (root)"),

@@ -1469,7 +1469,7 @@ public enum ContractSchema {
     },
     "sessionPeriod": {
       "type": "object",
-      "description": "The input of esm_session_step / Session.step: one slot's measurements. Every key is optional (default: the configuration's value at this slot, its last period's past its horizon).",
+      "description": "The input of esm_session_step / Session.step for p2p_online: one slot's measurements. Every key is optional (default: the configuration's value at this slot, its last period's past its horizon).",
       "properties": {
         "pvKW": {
           "type": "array",
@@ -1552,6 +1552,333 @@ public enum ContractSchema {
         "socKWh",
         "config"
       ],
+      "additionalProperties": false
+    },
+    "sessionProsumerRow": {
+      "type": "object",
+      "description": "One prosumer's new values, by id (a market session's update, rows form).",
+      "properties": {
+        "id": {
+          "$ref": "#/$defs/id",
+          "description": "The prosumer to update (rows form)."
+        },
+        "loadKW": {
+          "$ref": "#/$defs/nonnegativePower"
+        },
+        "qLoadKVAr": {
+          "$ref": "#/$defs/signedPower"
+        },
+        "pvKW": {
+          "$ref": "#/$defs/nonnegativePower"
+        },
+        "powerFactor": {
+          "type": "number",
+          "exclusiveMinimum": 0,
+          "maximum": 1
+        },
+        "tradeCost": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1000000.0
+        },
+        "tradeCostA": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1000000.0
+        },
+        "contractPrice": {
+          "type": "number",
+          "minimum": -1000000.0,
+          "maximum": 1000000.0
+        },
+        "tradeMaxKW": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1000000000.0
+        },
+        "flex": {
+          "$ref": "#/$defs/sessionFlexUpdate"
+        },
+        "storage": {
+          "$ref": "#/$defs/sessionStorageUpdate"
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
+      "required": [
+        "id"
+      ],
+      "additionalProperties": false
+    },
+    "sessionFlexUpdate": {
+      "type": "object",
+      "description": "New values of some of a prosumer's flex fields (the others stay).",
+      "properties": {
+        "minKW": {
+          "$ref": "#/$defs/signedPower"
+        },
+        "maxKW": {
+          "$ref": "#/$defs/signedPower"
+        },
+        "costA": {
+          "$ref": "#/$defs/nonnegativePrice"
+        },
+        "costB": {
+          "$ref": "#/$defs/signedPrice"
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
+      "additionalProperties": false
+    },
+    "sessionStorageUpdate": {
+      "type": "object",
+      "description": "A battery's new state of charge (the prosumer must have storage).",
+      "properties": {
+        "socKWh": {
+          "type": "number"
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
+      "additionalProperties": false
+    },
+    "sessionProsumerColumns": {
+      "type": "object",
+      "description": "New values as columns (a market session's update, columns form).",
+      "properties": {
+        "id": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/id"
+          },
+          "description": "The prosumers the columns are for; absent: every prosumer, in the session's order."
+        },
+        "loadKW": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "oneOf": [
+              {
+                "$ref": "#/$defs/nonnegativePower"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "qLoadKVAr": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "oneOf": [
+              {
+                "$ref": "#/$defs/signedPower"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "pvKW": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "oneOf": [
+              {
+                "$ref": "#/$defs/nonnegativePower"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "powerFactor": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "exclusiveMinimum": 0,
+            "maximum": 1
+          }
+        },
+        "tradeCost": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "minimum": 0,
+            "maximum": 1000000.0
+          }
+        },
+        "tradeCostA": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "minimum": 0,
+            "maximum": 1000000.0
+          }
+        },
+        "contractPrice": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "minimum": -1000000.0,
+            "maximum": 1000000.0
+          }
+        },
+        "tradeMaxKW": {
+          "type": "array",
+          "description": "One value per listed prosumer (null: unchanged); a value is what the problem takes at this key.",
+          "items": {
+            "type": [
+              "number",
+              "null"
+            ],
+            "minimum": 0,
+            "maximum": 1000000000.0
+          }
+        },
+        "flex": {
+          "type": "object",
+          "properties": {
+            "minKW": {
+              "type": "array",
+              "description": "One value per listed prosumer (null: unchanged).",
+              "items": {
+                "oneOf": [
+                  {
+                    "$ref": "#/$defs/signedPower"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "maxKW": {
+              "type": "array",
+              "description": "One value per listed prosumer (null: unchanged).",
+              "items": {
+                "oneOf": [
+                  {
+                    "$ref": "#/$defs/signedPower"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costA": {
+              "type": "array",
+              "description": "One value per listed prosumer (null: unchanged).",
+              "items": {
+                "oneOf": [
+                  {
+                    "$ref": "#/$defs/nonnegativePrice"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costB": {
+              "type": "array",
+              "description": "One value per listed prosumer (null: unchanged).",
+              "items": {
+                "oneOf": [
+                  {
+                    "$ref": "#/$defs/signedPrice"
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "extra": {
+              "$ref": "#/$defs/extra"
+            }
+          },
+          "additionalProperties": false
+        },
+        "storage": {
+          "type": "object",
+          "properties": {
+            "socKWh": {
+              "type": "array",
+              "items": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "description": "One value per listed prosumer (null: unchanged)."
+            },
+            "extra": {
+              "$ref": "#/$defs/extra"
+            }
+          },
+          "additionalProperties": false
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
+      "additionalProperties": false
+    },
+    "sessionUpdate": {
+      "type": "object",
+      "description": "The input of esm_session_step / Session.step for every mechanism but p2p_online: the new values of what changed. Identity and structure (ids, bus, community, peers, the network, the communities) stay as the session began.",
+      "properties": {
+        "prosumers": {
+          "oneOf": [
+            {
+              "type": "array",
+              "items": {
+                "$ref": "#/$defs/sessionProsumerRow"
+              }
+            },
+            {
+              "$ref": "#/$defs/sessionProsumerColumns"
+            }
+          ],
+          "description": "Rows by id, or columns."
+        },
+        "grid": {
+          "$ref": "#/$defs/grid",
+          "description": "Keys that replace the session's grid values."
+        },
+        "options": {
+          "$ref": "#/$defs/options",
+          "description": "Keys that replace the session's options."
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
       "additionalProperties": false
     }
   }

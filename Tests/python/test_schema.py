@@ -144,15 +144,39 @@ def _swift_strings(text):
     return re.findall(r'"([^"\\]*)"', text)
 
 
+DECODER_FILES = ("ProblemDecoder", "ProsumerDecoder", "NetworkDecoder", "ConicDecoder", "SessionService",
+                 "MarketSession")
+
+
 def decoder_allow_lists():
-    """Every list of accepted keys in the decoders, as (file, frozenset)."""
+    """Every list of keys the decoders accept, as (file, frozenset): each `object(allowing: ...)`
+    argument resolved — literal lists, `static let name: [StaticString]` lists (bare, `Self.` or
+    `Type.` qualified), their concatenation with `+` and either branch of a `?:`."""
+    sources = {name: (JSON_SOURCES / f"{name}.swift").read_text(encoding="utf-8") for name in DECODER_FILES}
+    named, owner = {}, {}
+    for file, source in sources.items():
+        for name, body in re.findall(r"static let (\w+): \[StaticString\] = \[(.*?)\]", source, flags=re.S):
+            named[(file, name)] = frozenset(_swift_strings(body))
+        for kind in re.findall(r"(?:enum|struct|class) (\w+)", source):
+            owner[kind] = file
+
+    def resolve(term, file):
+        term = term.strip()
+        if term.startswith("["):
+            return frozenset(_swift_strings(term))
+        qualifier, _, name = term.rpartition(".")
+        home = file if qualifier in ("", "Self") else owner[qualifier]
+        return named[(home, name)]
+
     lists = []
-    for name in ("ProblemDecoder", "ProsumerDecoder", "NetworkDecoder", "ConicDecoder", "SessionService"):
-        source = (JSON_SOURCES / f"{name}.swift").read_text(encoding="utf-8")
-        for body in re.findall(r"allowing:\s*\[(.*?)\]", source, flags=re.S):
-            lists.append((name, frozenset(_swift_strings(body))))
-        for body in re.findall(r"static let keys: \[StaticString\] = \[(.*?)\]", source, flags=re.S):
-            lists.append((name, frozenset(_swift_strings(body))))
+    for file, source in sources.items():
+        for expression in re.findall(r"object\(allowing:\s*((?:\[[^\]]*\]|[^()\[\]])*)\)", source, flags=re.S):
+            if re.fullmatch(r"\s*\w+\s*", expression) and (file, expression.strip()) not in named:
+                continue  # a local variable holding one of the lists resolved elsewhere
+            branches = expression.split("?", 1)[1].split(" : ") if "?" in expression else [expression]
+            for branch in branches:
+                keys = frozenset().union(*(resolve(term, file) for term in branch.split("+")))
+                lists.append((file, keys))
     return lists
 
 
@@ -426,7 +450,7 @@ def test_rejected_by_library_and_schema(esm, name, document, path):
 # documents the other Python tests build
 # ---------------------------------------------------------------------------------------------
 CAPTURED_TESTS = ["test_threads.py", "test_p2p_online.py", "test_energy_sharing.py", "test_robustness.py",
-                  "test_errors.py", "test_result.py"]
+                  "test_errors.py", "test_result.py", "test_sessions.py"]
 KEY_OR_TYPE = re.compile(r"^(unknown key|missing required key|expected (an object|an array|a number|a string|true or false))")
 
 
@@ -458,12 +482,35 @@ def pytest_sessionstart(session):
                 line = json.dumps(entry, allow_nan=False)
             except (TypeError, ValueError):
                 line = None
-            if line is not None and entry["problem"] is not None:
+            if line is not None and entry["problem"] is not None and "reply" in entry:
                 with open(out, "a", encoding="utf-8") as f:
                     f.write(line + "\n")
 
     esmarket.clear = recording
     _api.clear = recording
+
+    original_step = _api.Session.step
+
+    def recording_step(self, update=None):
+        mechanism = esmarket.Result({}, problem=self._config).problem.get("mechanism")
+        entry = {"update": dict(update or {}), "mechanism": mechanism}
+        try:
+            result = original_step(self, update)
+            entry["reply"] = result.document
+            return result
+        except esmarket.EsmarketError as e:
+            entry["reply"] = e.document
+            raise
+        finally:
+            try:
+                line = json.dumps(entry, allow_nan=False, default=lambda v: v.tolist())
+            except (TypeError, ValueError):
+                line = None
+            if line is not None and "reply" in entry:  # not a Python error raised before the library
+                with open(out + ".steps", "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+
+    _api.Session.step = recording_step
 
 
 @pytest.fixture(scope="module")
@@ -485,10 +532,13 @@ def captured(tmp_path_factory):
             stats = {k: v for k, v in stats.items() if not k.endswith("Seconds")}
         key = json.dumps([entry["problem"], dict(entry["reply"], stats=stats)], sort_keys=True)
         unique.setdefault(key, entry)
-    return list(unique.values())
+    steps_file = Path(str(out) + ".steps")
+    steps = [json.loads(line) for line in steps_file.read_text(encoding="utf-8").splitlines()] if steps_file.exists() else []
+    return list(unique.values()), steps
 
 
 def test_documents_of_the_python_tests_validate(captured):
+    captured, _ = captured
     accepted = [c for c in captured if c["reply"].get("status") != "error"]
     assert len(accepted) >= 50, len(accepted)
     mechanisms = set()
@@ -499,11 +549,13 @@ def test_documents_of_the_python_tests_validate(captured):
 
 
 def test_replies_to_the_python_tests_validate(captured):
-    for entry in captured:
+    documents, steps = captured
+    for entry in documents + steps:
         assert_valid_result(entry["reply"])
 
 
 def test_key_and_type_errors_of_the_python_tests_are_schema_errors(captured):
+    captured, _ = captured
     rejected = [c for c in captured if c["reply"].get("status") == "error"
                 and c["reply"]["error"]["code"] == "invalid_input"
                 and KEY_OR_TYPE.match(c["reply"]["error"]["message"])
@@ -652,3 +704,23 @@ def test_python_shown_in_docs_runs(esm, monkeypatch):
             exec(compile(block, f"docs/{page}", "exec"), namespaces.setdefault(page, {"__name__": "docs_example"}))
             ran += 1
     assert ran >= 2, ran
+
+
+def test_session_updates_of_the_python_tests_validate(captured):
+    """The update (or slot) documents the session tests step with: accepted ones validate against
+    $defs/sessionUpdate (p2p_online: $defs/sessionPeriod), those refused for a key or a type are
+    refused by the schema too."""
+    _, steps = captured
+    update, period = definition("sessionUpdate"), definition("sessionPeriod")
+    accepted = rejected = 0
+    for entry in steps:
+        validator = period if entry["mechanism"] == "p2p_online" else update
+        errors = list(validator.iter_errors(entry["update"]))
+        reply = entry["reply"]
+        if reply.get("status") != "error":
+            assert not errors, (entry["mechanism"], entry["update"], errors[:2])
+            accepted += 1
+        elif reply["error"]["code"] == "invalid_input" and KEY_OR_TYPE.match(reply["error"]["message"]):
+            assert errors, (entry["mechanism"], entry["update"], reply["error"])
+            rejected += 1
+    assert accepted >= 20 and rejected >= 2, (accepted, rejected)
