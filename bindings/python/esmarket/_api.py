@@ -5,9 +5,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union, overload
 
-from . import _native
+from . import _native, _schemas
 from .errors import EsmarketError
 from .result import Result
 
@@ -152,9 +152,19 @@ def version() -> str:
     return _native.library().esm_version().decode("utf-8")
 
 
-def schema() -> str:
-    """Schema name of the documents the library reads and writes ("esmarket/1")."""
-    return _native.library().esm_schema().decode("utf-8")
+@overload
+def schema() -> str: ...
+@overload
+def schema(name: str) -> Dict[str, Any]: ...
+
+
+def schema(name: Optional[str] = None) -> Union[str, Dict[str, Any]]:
+    """Without a name: the schema name of the documents the library reads and writes
+    ("esmarket/1"). ``schema("problem")`` / ``schema("result")``: that document's JSON Schema
+    (draft 2020-12) as a dict — the repository's schema/*.schema.json, shipped in the package."""
+    if name is None:
+        return _native.library().esm_schema().decode("utf-8")
+    return _schemas.load(name)
 
 
 def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> Result:
@@ -175,7 +185,7 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     data = _problem_bytes(problem)
     if progress is None:
         rc, text = _native.call_with_output("esm_clear", data)
-        return Result(_document_from(rc, text, "esm_clear"))
+        return Result(_document_from(rc, text, "esm_clear"), problem=_problem_source(problem, data))
 
     if not callable(progress):
         raise TypeError("progress must be callable")
@@ -194,7 +204,20 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     rc, text = _native.clear_with_progress(data, on_event)
     if failure:
         raise failure[0]
-    return Result(_document_from(rc, text, "esm_clear_with_progress"))
+    return Result(_document_from(rc, text, "esm_clear_with_progress"), problem=_problem_source(problem, data))
+
+
+def _problem_source(problem: Problem, data: bytes) -> Any:
+    """What a Result keeps of its problem for its tables' join keys: the caller's own object (a
+    dict, JSON text or bytes: no copy is kept alive), a file as its path (read again only if a
+    table asks for it)."""
+    if isinstance(problem, (Mapping, bytes, bytearray)):
+        return problem
+    if isinstance(problem, os.PathLike):
+        return Path(problem)
+    if isinstance(problem, str):
+        return problem if _looks_like_json(problem) or not os.path.isfile(problem) else Path(problem)
+    return data
 
 
 def _case_spec(mechanism: str, prosumers: Optional[int], seed: Optional[int],
@@ -273,7 +296,9 @@ class Session:
 
     def __init__(self, config: Problem) -> None:
         self._handle: Optional[int] = None
-        handle, error = _native.session_new(_problem_bytes(config))
+        data = _problem_bytes(config)
+        self._config = _problem_source(config, data)  # the steps' tables take their keys from it
+        handle, error = _native.session_new(data)
         if not handle:
             raise _error_from(_native.ESM_ERR_INVALID_INPUT if error else _native.ESM_ERR_INTERNAL, error)
         self._handle = handle
@@ -289,7 +314,7 @@ class Session:
         sellPrice); every key is optional."""
         data = _problem_bytes(dict(update or {}))
         rc, text = _native.session_call("esm_session_step", self._live(), data)
-        return Result(_document_from(rc, text, "esm_session_step"))
+        return Result(_document_from(rc, text, "esm_session_step"), problem=self._config)
 
     def state(self) -> Dict[str, Any]:
         """What esmarket.Session() resumes from: the equivalent problem document (market
