@@ -557,7 +557,8 @@ public enum ContractSchema {
               "algorithm": {
                 "enum": [
                   "centralized",
-                  "admm"
+                  "admm",
+                  "offline"
                 ]
               }
             }
@@ -1204,7 +1205,8 @@ public enum ContractSchema {
             "interior_point",
             "proximal_point",
             "two_tier",
-            "admm"
+            "admm",
+            "offline"
           ],
           "description": "How to clear; the accepted names and the default depend on the mechanism (docs/mechanisms.md)."
         },
@@ -2005,7 +2007,9 @@ public enum ContractSchema {
         "standaloneCost": {"type": "number", "description": "p2p_gne: Σ of the costs of the same game without trades."},
         "tradedKWh": {"type": "number", "description": "p2p_gne: energy traded between peers, kWh."},
         "totalCost": {"$ref": "#/$defs/perPeriod", "description": "p2p_online: Σ of the prosumers' slot costs, per slot."},
-        "driftPlusPenalty": {"$ref": "#/$defs/perPeriod", "description": "p2p_online: the slot problem's objective, per slot."}
+        "driftPlusPenalty": {"$ref": "#/$defs/perPeriod", "description": "p2p_online: the slot problem's objective, per slot."},
+        "onlineCost": {"type": "number", "description": "p2p_online offline route: the online policy's total cost over the horizon."},
+        "offlineCost": {"type": "number", "description": "p2p_online offline route: the perfect-foresight optimum's total cost."}
       },
       "additionalProperties": false
     },
@@ -2148,7 +2152,9 @@ public enum ContractSchema {
         "admmIterationsMean": {"type": "number"},
         "admmPrimalResidual": {"type": "number"},
         "admmDualResidual": {"type": "number"},
-        "gapBound": {"type": "number"}
+        "gapBound": {"type": "number"},
+        "onlineGap": {"type": "number", "description": "p2p_online offline route: onlineCost − offlineCost (≥ 0 up to the tolerance)."},
+        "onlineGapPerSlot": {"type": "number", "description": "p2p_online offline route: onlineGap per slot."}
       },
       "additionalProperties": false
     },
