@@ -57,12 +57,19 @@ public enum ContractSchema {
       "description": "Community markets (energy_sharing: exactly the one market; two_layer, two_layer_voltage: one per community)."
     },
     "prosumers": {
-      "type": "array",
-      "items": {
-        "$ref": "#/$defs/prosumer"
-      },
-      "maxItems": 10000000,
-      "description": "The prosumers. Required by every mechanism but social_optimum (optional) and conic (not read)."
+      "oneOf": [
+        {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/prosumer"
+          },
+          "maxItems": 10000000
+        },
+        {
+          "$ref": "#/$defs/prosumerColumns"
+        }
+      ],
+      "description": "The prosumers. Required by every mechanism but social_optimum (optional) and conic (not read). Rows (an array of objects) or columns (an object of equal-length arrays)."
     },
     "periods": {
       "type": "integer",
@@ -1881,6 +1888,511 @@ public enum ContractSchema {
           "$ref": "#/$defs/extra"
         }
       },
+      "additionalProperties": false
+    },
+    "prosumerColumns": {
+      "type": "object",
+      "description": "The column form of `prosumers`: an object of equal-length arrays, one value per prosumer in the order of `id` (null: the field's default, as if absent). Errors name the element (prosumers.loadKW[17]). Gives the result the row form gives, bit for bit.",
+      "properties": {
+        "id": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/id"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          }
+        },
+        "bus": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/id"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Bus of the prosumer; default: its community's bus. Required by the network mechanisms when there is no community bus."
+        },
+        "community": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/id"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Its community (required in two_layer, two_layer_voltage, and energy_sharing with more than one community listed)."
+        },
+        "loadKW": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/nonnegativePower",
+                "default": 0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Fixed demand, kW per period."
+        },
+        "qLoadKVAr": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/signedPower"
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Reactive demand, kVAr per period; default loadKW · tan(acos(powerFactor))."
+        },
+        "flex": {
+          "type": "object",
+          "properties": {
+            "minKW": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "$ref": "#/$defs/signedPower",
+                    "default": 0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "maxKW": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "$ref": "#/$defs/signedPower",
+                    "description": "Must be ≥ minKW in every period."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costA": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "$ref": "#/$defs/nonnegativePrice",
+                    "default": 0,
+                    "description": "Quadratic cost, currency/kW²h."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costB": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "$ref": "#/$defs/signedPrice",
+                    "default": 0,
+                    "description": "Linear cost, currency/kWh."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "extra": {
+              "$ref": "#/$defs/extra"
+            }
+          },
+          "additionalProperties": false,
+          "description": "The flex fields as columns (one value per prosumer, null where a prosumer has none; a prosumer whose flex columns are all null has no flex)."
+        },
+        "pvKW": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "$ref": "#/$defs/nonnegativePower",
+                "default": 0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Uncontrollable generation, kW per period (p2p_online may curtail it)."
+        },
+        "storage": {
+          "type": "object",
+          "properties": {
+            "capacityKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1000000000.0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "socKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "description": "State of charge at the start, kWh, within [socMinKWh, socMaxKWh]."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "socMinKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000000.0,
+                    "default": 0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "socMaxKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000000.0,
+                    "description": "Default capacityKWh; ≥ socMinKWh and ≤ capacityKWh."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "chargeMaxKW": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000000.0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "dischargeMaxKW": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000000.0
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "etaCharge": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1,
+                    "default": 1
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "etaDischarge": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1,
+                    "default": 1
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costWear": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000.0,
+                    "default": 0,
+                    "description": "Wear cost per kWh moved (charge + discharge)."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "costWearA": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000.0,
+                    "default": 0,
+                    "description": "costWearA/2 · (charge² + discharge²) per hour."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "selfDischarge": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMaximum": 1,
+                    "default": 0,
+                    "description": "Fraction of the stored energy lost per hour (p2p_online: > 0 is unsupported)."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "socFinalMinKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1000000000.0,
+                    "description": "Floor of the last period's state of charge (default socMinKWh; refused by p2p_online)."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "lyapunovV": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1e+18,
+                    "description": "p2p_online only: the Lyapunov weight V_i, kWh²/currency (default lyapunovTheta · V_max)."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "socShiftKWh": {
+              "type": "array",
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "number",
+                    "minimum": -1000000000.0,
+                    "maximum": 1000000000.0,
+                    "description": "p2p_online only: the SoC shift Γ_i, kWh (default the middle of its safe interval)."
+                  },
+                  {
+                    "type": "null"
+                  }
+                ]
+              }
+            },
+            "extra": {
+              "$ref": "#/$defs/extra"
+            }
+          },
+          "additionalProperties": false,
+          "description": "The storage fields as columns (one value per prosumer, null where a prosumer has none; a prosumer whose storage columns are all null has no storage)."
+        },
+        "peers": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "array",
+                "items": {
+                  "oneOf": [
+                    {
+                      "$ref": "#/$defs/id"
+                    },
+                    {
+                      "$ref": "#/$defs/peer"
+                    }
+                  ]
+                }
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "P2P mechanisms: trading partners, by id or with per-partner terms. A trade exists when either side lists the other."
+        },
+        "tradeCost": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1000000.0,
+                "default": 0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "P2P: fee per kWh of |trade| this side pays."
+        },
+        "tradeCostA": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1000000.0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "P2P mechanisms only: quadratic trading cost κ/2 · trade² per hour, currency/kW²h. Default 0, but 0.01 in p2p_online."
+        },
+        "contractPrice": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "number",
+                "minimum": -1000000.0,
+                "maximum": 1000000.0,
+                "default": 0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "P2P: contract price per kWh paid on purchases from peers, received on sales."
+        },
+        "tradeMaxKW": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1000000000.0
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "P2P: largest trade with any one peer, kW (a trade's limit is the smaller of its two sides')."
+        },
+        "powerFactor": {
+          "type": "array",
+          "items": {
+            "anyOf": [
+              {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 1,
+                "default": 1
+              },
+              {
+                "type": "null"
+              }
+            ]
+          },
+          "description": "Power factor of the load (for the default qLoadKVAr)."
+        },
+        "extra": {
+          "$ref": "#/$defs/extra"
+        }
+      },
+      "required": [
+        "id"
+      ],
       "additionalProperties": false
     }
   }

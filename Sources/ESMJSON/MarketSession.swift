@@ -90,12 +90,19 @@ final class MarketSession: ClearingSession {
             var update: String
             var index: Int?
 
-            var sessionPath: String { "prosumers[\(prosumer)].\(key)" + (field.map { ".\($0)" } ?? "") }
+            /// Where the decoder names the value: prosumers[k].key(.field) in the row form,
+            /// prosumers.key(.field)[k] in the column form.
+            func sessionPath(columns: Bool) -> String {
+                columns ? "prosumers.\(key)" + (field.map { ".\($0)" } ?? "") + "[\(prosumer)]"
+                    : "prosumers[\(prosumer)].\(key)" + (field.map { ".\($0)" } ?? "")
+            }
             var updatePath: String { update + (index.map { "[\($0)]" } ?? "") }
         }
 
         var prosumers: [Int] = []
         var wholeProblem = false
+        /// Whether the session's document has its prosumers in the column form.
+        var columnForm = false
         var origins: [Origin] = []
         /// grid / options: (session path, update path).
         var sections: [(session: String, update: String)] = []
@@ -118,7 +125,7 @@ final class MarketSession: ClearingSession {
                 best = (session, update())
             }
             for pair in sections { consider(pair.session, pair.update) }
-            for origin in origins { consider(origin.sessionPath, origin.updatePath) }
+            for origin in origins { consider(origin.sessionPath(columns: columnForm), origin.updatePath) }
             guard let best else { return error }
             return InputError(error.code, path: best.update + String(path.dropFirst(best.session.count)),
                               error.message + " (set by this update; the session is unchanged)")
@@ -128,6 +135,7 @@ final class MarketSession: ClearingSession {
     private func apply(_ update: JSONNode, to edits: inout TreeEdits) throws -> Touched {
         let object = try update.object(allowing: ["prosumers", "grid", "options"])
         var touched = Touched()
+        touched.columnForm = columnTable() != nil
         if let node = object["prosumers"] {
             if node.type == json_type_array {
                 try applyRows(node, to: &edits, &touched)
@@ -192,12 +200,10 @@ final class MarketSession: ClearingSession {
                 }
             } else {
                 let base = member.path
-                guard let list = prosumerList() else { return }
                 for (j, value) in try column(member).enumerated() {
                     guard let value else { continue }
                     let k = targets[j]
-                    guard let target = json_object_array_get_idx(list, k) else { continue }
-                    edits.set(target, name, to: value)
+                    try set(k, name, value, edits: &edits)
                     touched.note(.init(prosumer: k, key: name, field: nil, update: base, index: j))
                 }
             }
@@ -206,7 +212,6 @@ final class MarketSession: ClearingSession {
 
     private func setProsumer(_ k: Int, from item: JSONNode, skipping: String, updatePath: String,
                              edits: inout TreeEdits, _ touched: inout Touched) throws {
-        guard let target = prosumerObject(k) else { return }
         try forEachMember(item) { name, value in
             guard name != skipping else { return }
             let path = updatePath.isEmpty ? name : "\(updatePath).\(name)"
@@ -217,7 +222,7 @@ final class MarketSession: ClearingSession {
                     try setNested(k, name, field, inner, update: "\(path).\(field)", index: nil, edits: &edits, &touched)
                 }
             } else {
-                edits.set(target, name, to: value)
+                try set(k, name, value, edits: &edits)
                 touched.note(.init(prosumer: k, key: name, field: nil, update: path, index: nil))
             }
         }
@@ -227,18 +232,39 @@ final class MarketSession: ClearingSession {
     private func setNested(_ k: Int, _ group: String, _ field: String, _ value: OpaquePointer, update: String, index: Int?,
                            edits: inout TreeEdits, _ touched: inout Touched) throws {
         let origin = Touched.Origin(prosumer: k, key: group, field: field, update: update, index: index)
-        guard let target = prosumerObject(k) else { return }
-        if group == "storage" {
-            var existing: OpaquePointer?
-            guard json_object_object_get_ex(target, "storage", &existing) != 0, existing != nil else {
-                throw InputError.invalid(origin.updatePath, "prosumer \"\(problem.prosumers[k].id)\" has no storage to update")
-            }
+        if group == "storage" && (k >= problem.prosumers.count || problem.prosumers[k].storage == nil) {
+            throw InputError.invalid(origin.updatePath, "prosumer \"\(problem.prosumers[k].id)\" has no storage to update")
         }
-        guard let inner = edits.object(in: target, group) else {
-            throw InputError(.internalError, path: origin.updatePath, "out of memory")
+        let outOfMemory = InputError(.internalError, path: origin.updatePath, "out of memory")
+        if let table = columnTable() {
+            guard let inner = edits.object(in: table, group),
+                  let column = edits.column(in: inner, field, count: problem.prosumers.count) else { throw outOfMemory }
+            edits.setElement(column, k, to: value)
+        } else if let target = prosumerObject(k) {
+            guard let inner = edits.object(in: target, group) else { throw outOfMemory }
+            edits.set(inner, field, to: value)
         }
-        edits.set(inner, field, to: value)
         touched.note(origin)
+    }
+
+    /// prosumers[k].name = value, in whichever form (rows or columns) the session's document has.
+    private func set(_ k: Int, _ name: String, _ value: OpaquePointer, edits: inout TreeEdits) throws {
+        if let table = columnTable() {
+            guard let column = edits.column(in: table, name, count: problem.prosumers.count) else {
+                throw InputError(.internalError, path: nil, "out of memory")
+            }
+            edits.setElement(column, k, to: value)
+        } else if let target = prosumerObject(k) {
+            edits.set(target, name, to: value)
+        }
+    }
+
+    /// The document's `prosumers` when it has the column form.
+    private func columnTable() -> OpaquePointer? {
+        var table: OpaquePointer?
+        guard json_object_object_get_ex(root, "prosumers", &table) != 0, let table,
+              json_object_get_type(table) == json_type_object else { return nil }
+        return table
     }
 
     private func prosumer(_ idNode: JSONNode) throws -> Int {
@@ -285,11 +311,20 @@ final class MarketSession: ClearingSession {
         var updated = problem
         let decoder = ProsumerDecoder(periods: problem.periods, mechanism: problem.mechanism, network: problem.network,
                                       communities: problem.communities)
+        let columns = try columnTable().map {
+            try ProsumerDecoder.rows(JSONNode(raw: $0, path: "prosumers"))
+        }
         for k in Set(touched.prosumers).sorted() {
-            guard let raw = prosumerObject(k) else { continue }
-            let object = try JSONNode(raw: raw, path: "prosumers[\(k)]").object(allowing: ProsumerDecoder.keys)
+            let fields: ProsumerFields
+            if let columns {
+                guard k < columns.count else { continue }
+                fields = columns[k]
+            } else {
+                guard let raw = prosumerObject(k) else { continue }
+                fields = try JSONNode(raw: raw, path: "prosumers[\(k)]").object(allowing: ProsumerDecoder.keys)
+            }
             let old = problem.prosumers[k]
-            var fresh = try decoder.decodeOne(object, id: old.id, communityIndex: communityIndex)
+            var fresh = try decoder.decodeOne(fields, id: old.id, communityIndex: communityIndex)
             fresh.peers = old.peers
             fresh.peerTerms = old.peerTerms
             updated.prosumers[k] = fresh

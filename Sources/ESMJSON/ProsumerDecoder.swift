@@ -23,7 +23,7 @@ struct ProsumerDecoder {
             if mechanism == .socialOptimum || mechanism == .conic { return [] }
             throw InputError.invalid("prosumers", "missing required key \"prosumers\"")
         }
-        let items = try node.array(maxCount: 10_000_000)
+        let items = try Self.rows(node)
         if items.isEmpty && mechanism != .socialOptimum && mechanism != .conic {
             throw node.fail("\(mechanism.rawValue) needs at least one prosumer")
         }
@@ -34,8 +34,7 @@ struct ProsumerDecoder {
         var prosumers: [Prosumer] = []
         prosumers.reserveCapacity(items.count)
         var peerNodes: [JSONNode?] = []
-        for item in items {
-            let object = try item.object(allowing: Self.keys)
+        for object in items {
             let idNode = try object.require("id")
             let id = try idNode.identifier()
             if index[id] != nil { throw idNode.fail("duplicate prosumer id \"\(id)\"") }
@@ -72,7 +71,7 @@ struct ProsumerDecoder {
         return prosumers
     }
 
-    func decodeOne(_ object: JSONObject, id: String, communityIndex: [String: Int]) throws -> Prosumer {
+    func decodeOne(_ object: some ProsumerFields, id: String, communityIndex: [String: Int]) throws -> Prosumer {
         let series = SeriesReader(periods: periods)
         var community: Int?
         if let node = object["community"] {
@@ -107,8 +106,8 @@ struct ProsumerDecoder {
             let ratio = powerFactor >= 1 ? 0 : (1 - powerFactor * powerFactor).squareRoot() / powerFactor
             qLoad = load.scaled(by: ratio)
         }
-        let flex = try object["flex"].map { try decodeFlex($0) }
-        let storage = try object["storage"].map { try decodeStorage($0) }
+        let flex = try object.group("flex", allowing: Self.flexKeys).map { try decodeFlex($0) }
+        let storage = try object.group("storage", allowing: Self.storageKeys).map { try decodeStorage($0) }
         var prosumer = Prosumer(id: id, bus: bus, community: community, loadKW: load, qLoadKVAr: qLoad,
                                 pvKW: try series.series(object["pvKW"], default: 0, min: 0, max: Limits.power), flex: flex, storage: storage,
                                 peers: [], tradeCost: try object["tradeCost"]?.number(min: 0, max: Limits.price) ?? 0, powerFactor: powerFactor)
@@ -125,8 +124,28 @@ struct ProsumerDecoder {
         return prosumer
     }
 
-    private func decodeFlex(_ node: JSONNode) throws -> Flex {
-        let object = try node.object(allowing: ["minKW", "maxKW", "costA", "costB"])
+    static let flexKeys: [StaticString] = ["minKW", "maxKW", "costA", "costB"]
+    static let storageKeys: [StaticString] = ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
+                                              "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear",
+                                              "costWearA", "selfDischarge", "socFinalMinKWh", "lyapunovV", "socShiftKWh"]
+
+    /// The prosumers of a document: its rows, or the rows of its column form.
+    static func rows(_ node: JSONNode) throws -> [ProsumerFields] {
+        if node.type == json_type_object {
+            guard json_object_object_get_ex(node.raw, "id", nil) != 0 else {
+                throw node.fail("expected an array of prosumers, or their columns: an object of equal-length arrays with \"id\"")
+            }
+            let ids = try node.object(allowing: keys).require("id")
+            let count = try ids.arrayCount()
+            guard count <= 10_000_000 else { throw ids.fail("array of \(count) elements exceeds the limit of 10000000") }
+            let table = try ColumnRow.table(node, allowing: keys, groups: [("flex", flexKeys), ("storage", storageKeys)],
+                                            count: count, counted: ids.path)
+            return (0..<count).map { ColumnRow(table: table, index: $0) }
+        }
+        return try node.array(maxCount: 10_000_000).map { try $0.object(allowing: keys) }
+    }
+
+    private func decodeFlex(_ object: some ProsumerFields) throws -> Flex {
         let series = SeriesReader(periods: periods)
         let minKW = try series.series(object["minKW"], default: 0, min: -Limits.power, max: Limits.power)
         let maxNode = try object.require("maxKW")
@@ -140,10 +159,7 @@ struct ProsumerDecoder {
                     costB: try series.series(object["costB"], default: 0, min: -Limits.price, max: Limits.price))
     }
 
-    private func decodeStorage(_ node: JSONNode) throws -> Storage {
-        let object = try node.object(allowing: ["capacityKWh", "socKWh", "socMinKWh", "socMaxKWh", "chargeMaxKW",
-                                                "dischargeMaxKW", "etaCharge", "etaDischarge", "costWear",
-                                                "costWearA", "selfDischarge", "socFinalMinKWh", "lyapunovV", "socShiftKWh"])
+    private func decodeStorage(_ object: some ProsumerFields) throws -> Storage {
         let capacity = try object.require("capacityKWh").number(above: 0, max: Limits.power)
         let socMin = try object["socMinKWh"]?.number(min: 0, max: Limits.power) ?? 0
         let socMaxNode = object["socMaxKWh"]

@@ -9,8 +9,11 @@ import CJSONC
 struct TreeEdits {
     private struct Edit {
         let parent: OpaquePointer
-        let key: String
-        /// The value the key had (one reference held here), nil when the key was absent.
+        /// The member edited, or (key nil) the array element `index`.
+        let key: String?
+        let index: Int
+        /// The value the key had (one reference held here), nil when the key was absent (or the
+        /// element null).
         let previous: OpaquePointer?
     }
 
@@ -23,9 +26,9 @@ struct TreeEdits {
         var old: OpaquePointer?
         if json_object_object_get_ex(parent, key, &old) != 0, let old {
             json_object_get(old)
-            edits.append(Edit(parent: parent, key: key, previous: old))
+            edits.append(Edit(parent: parent, key: key, index: 0, previous: old))
         } else {
-            edits.append(Edit(parent: parent, key: key, previous: nil))
+            edits.append(Edit(parent: parent, key: key, index: 0, previous: nil))
         }
         json_object_get(value)
         json_object_object_add(parent, key, value)
@@ -44,6 +47,30 @@ struct TreeEdits {
         return fresh
     }
 
+    /// Sets element `index` of an array, sharing `value`.
+    mutating func setElement(_ array: OpaquePointer, _ index: Int, to value: OpaquePointer) {
+        let old = json_object_array_get_idx(array, index)
+        if let old { json_object_get(old) }
+        edits.append(Edit(parent: array, key: nil, index: index, previous: old))
+        json_object_get(value)
+        json_object_array_put_idx(array, index, value)
+    }
+
+    /// The array at `parent[key]`, created with `count` nulls (an undoable edit) when absent or
+    /// not an array.
+    mutating func column(in parent: OpaquePointer, _ key: String, count: Int) -> OpaquePointer? {
+        var existing: OpaquePointer?
+        if json_object_object_get_ex(parent, key, &existing) != 0, let existing,
+           json_object_get_type(existing) == json_type_array {
+            return existing
+        }
+        guard let fresh = json_object_new_array_ext(Int32(clamping: count)) else { return nil }
+        for _ in 0..<count { json_object_array_add(fresh, nil) }
+        set(parent, key, to: fresh)
+        json_object_put(fresh)
+        return fresh
+    }
+
     /// Keeps the edits: releases the replaced values.
     mutating func commit() {
         for edit in edits { if let previous = edit.previous { json_object_put(previous) } }
@@ -53,10 +80,14 @@ struct TreeEdits {
     /// Takes every edit back, newest first.
     mutating func rollBack() {
         for edit in edits.reversed() {
-            if let previous = edit.previous {
-                json_object_object_add(edit.parent, edit.key, previous)  // hands our reference back
+            if let key = edit.key {
+                if let previous = edit.previous {
+                    json_object_object_add(edit.parent, key, previous)  // hands our reference back
+                } else {
+                    json_object_object_del(edit.parent, key)
+                }
             } else {
-                json_object_object_del(edit.parent, edit.key)
+                json_object_array_put_idx(edit.parent, edit.index, edit.previous)  // nil: null again
             }
         }
         edits = []

@@ -170,6 +170,9 @@ def decoder_allow_lists():
 
     lists = []
     for file, source in sources.items():
+        # a prosumer's flex / storage group, read in the row or the column form (ProsumerFields)
+        for expression in re.findall(r'group\("\w+", allowing:\s*([\w.]+)\)', source):
+            lists.append((file, resolve(expression, file)))
         for expression in re.findall(r"object\(allowing:\s*((?:\[[^\]]*\]|[^()\[\]])*)\)", source, flags=re.S):
             if re.fullmatch(r"\s*\w+\s*", expression) and (file, expression.strip()) not in named:
                 continue  # a local variable holding one of the lists resolved elsewhere

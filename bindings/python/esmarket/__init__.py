@@ -7,7 +7,7 @@
 
 See README.md next to this package for the library lookup and the Result accessors.
 """
-from ._api import Session, clear, generate_case, generate_case_json, schema, version
+from ._api import Session, clear, generate_case, generate_case_json, prosumer_columns, schema, version
 from ._native import LibraryNotFoundError, find_library, library_path
 from .errors import EsmarketError
 from .result import Result
@@ -21,6 +21,7 @@ __all__ = [
     "Result",
     "Session",
     "clear",
+    "prosumer_columns",
     "find_library",
     "generate_case",
     "generate_case_json",

@@ -167,11 +167,41 @@ def schema(name: Optional[str] = None) -> Union[str, Dict[str, Any]]:
     return _schemas.load(name)
 
 
-def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> Result:
+def prosumer_columns(table: Any) -> Dict[str, Any]:
+    """The column form of `prosumers` (docs/problem.md) from a pandas DataFrame or a mapping of
+    equal-length sequences (lists, numpy arrays, pandas Series): one entry per column, a column
+    named "flex.maxKW" (or "storage.socKWh") goes into the `flex` (`storage`) object, and a
+    missing value (None, NaN) is written as null (the field's default). No per-row Python
+    objects are made."""
+    if hasattr(table, "columns") and hasattr(table, "__getitem__") and not isinstance(table, Mapping):
+        names = [str(c) for c in table.columns]
+        source = {str(c): table[c] for c in table.columns}
+    elif isinstance(table, Mapping):
+        names = [str(c) for c in table]
+        source = {str(c): v for c, v in table.items()}
+    else:
+        raise TypeError("prosumers must be a pandas DataFrame or a mapping of columns, not " + type(table).__name__)
+    out: Dict[str, Any] = {}
+    for name in names:
+        values = source[name]
+        values = values.tolist() if hasattr(values, "tolist") else list(values)
+        values = [None if isinstance(v, float) and v != v else v for v in values]
+        group, dot, field = name.partition(".")
+        if dot:
+            out.setdefault(group, {})[field] = values
+        else:
+            out[name] = values
+    return out
+
+
+def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None, prosumers: Any = None) -> Result:
     """Clears a market.
 
     problem:  the problem document as a dict, as JSON text (str or bytes), or the path (str or
               pathlib.Path) of a JSON file.
+    prosumers: optional table that replaces the problem's prosumers, in the column form: a pandas
+              DataFrame or a mapping of equal-length columns ("id", "loadKW", "flex.maxKW", ...;
+              see prosumer_columns).
     progress: optional callable receiving each progress event as a dict
               ({"event": "start"|"iteration"|"done", "mechanism": ..., "iteration": k, ...});
               returning a truthy value asks the solver to stop (the result's status is then
@@ -182,6 +212,10 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     EsmarketError when the library reports an error document (invalid_json, invalid_input,
     unsupported, internal).
     """
+    if prosumers is not None:
+        if not isinstance(problem, Mapping):
+            problem = json.loads(_problem_bytes(problem))
+        problem = dict(problem, prosumers=prosumer_columns(prosumers))
     data = _problem_bytes(problem)
     if progress is None:
         rc, text = _native.call_with_output("esm_clear", data)

@@ -161,6 +161,14 @@ class Result:
     def _add_prosumer_keys(self, rows: List[Dict[str, Any]]) -> None:
         problem = self.problem or {}
         listed = problem.get("prosumers")
+        if isinstance(listed, dict) and isinstance(listed.get("id"), list):
+            # the column form: rows with the id, bus and community columns
+            n = len(listed["id"])
+            def column(key):
+                values = listed.get(key)
+                return values if isinstance(values, list) and len(values) == n else [None] * n
+            listed = [{k: v for k, v in (("id", i), ("bus", b), ("community", c)) if v is not None}
+                      for i, b, c in zip(listed["id"], column("bus"), column("community"))]
         if not isinstance(listed, list):
             return
         community_bus = {c.get("id"): c.get("bus") for c in problem.get("communities") or []
