@@ -4,6 +4,7 @@
 
 For each mechanism, on the generated ieee123 case, one run times through the C API (ctypes):
   full    esm_clear of the whole document (JSON text in, result text out);
+  cols    esm_clear of the same document with its prosumers in the column form;
   all     esm_session_step with every prosumer's loadKW and pvKW as columns (each ±10 %);
   1 %     esm_session_step changing loadKW of 1 % of the prosumers (rows by id);
 and, for each, the library's own split (stats.parseSeconds: decoding, json-c's parse included;
@@ -21,6 +22,9 @@ import sys
 import time
 
 from esm_ctypes import ROOT, call, load_library
+
+sys.path.insert(0, str(ROOT / "bindings" / "python"))
+from esmarket import prosumer_columns  # noqa: E402  (rows -> columns, in Python)
 
 MECHANISMS = ["two_layer_voltage", "energy_sharing", "two_layer", "social_optimum"]
 
@@ -72,6 +76,7 @@ def main():
     session_functions(lib)
     rng = random.Random(args.seed)
     print(f"{'mechanism':>18} {'prosumers':>9} | {'full doc ms':>11} {'(decode':>7} {'clear)':>7} | "
+          f"{'cols ms':>7} {'(decode':>7} | "
           f"{'step all ms':>11} {'(decode':>7} {'clear)':>7} {'x':>5} | {'step 1% ms':>10} {'(decode':>7} {'clear)':>7} {'x':>5}")
     for mechanism in args.mechanisms.split(","):
         spec = {"mechanism": mechanism, "feeder": "ieee123", "prosumers": args.prosumers, "seed": args.seed}
@@ -85,7 +90,7 @@ def main():
             continue
         # Side by side on the same instances: each update is stepped, and the equivalent full
         # document (the update applied to the problem here) is cleared with esm_clear.
-        full_all, all_samples, full_one, one_samples = [], [], [], []
+        full_all, all_samples, full_one, one_samples, column_samples = [], [], [], [], []
         try:
             for r in range(args.repeats):
                 loads = [round(p.get("loadKW", 0) * rng.uniform(0.9, 1.1), 4) for p in people]
@@ -98,6 +103,10 @@ def main():
                     raise SystemExit(f"{mechanism}: a session step differs from the fresh clear")
                 all_samples.append(stepped)
                 full_all.append(fresh)
+                columns = call(lib, "esm_clear", json.dumps(dict(problem, prosumers=prosumer_columns(people))).encode())
+                if objective(columns[0]) != objective(fresh[0]):
+                    raise SystemExit(f"{mechanism}: the column form differs from the row form")
+                column_samples.append(columns)
 
                 chosen = rng.sample(range(len(people)), max(1, len(people) // 100))
                 rows = []
@@ -114,9 +123,10 @@ def main():
             lib.esm_session_free(session)
         full = full_all + full_one
         f, fp, fs = median_split(full)
+        c, cp, cs = median_split(column_samples)
         a, ap, as_ = median_split(all_samples)
         o, op, os_ = median_split(one_samples)
-        print(f"{mechanism:>18} {len(people):>9} | {f:>11.1f} {fp:>7.1f} {fs:>7.1f} | "
+        print(f"{mechanism:>18} {len(people):>9} | {f:>11.1f} {fp:>7.1f} {fs:>7.1f} | {c:>7.1f} {cp:>7.1f} | "
               f"{a:>11.1f} {ap:>7.1f} {as_:>7.1f} {f / a:>5.2f} | {o:>10.1f} {op:>7.1f} {os_:>7.1f} {f / o:>5.2f}")
 
 

@@ -5,7 +5,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union, overload
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union, overload
 
 from . import _native, _schemas
 from .errors import EsmarketError
@@ -168,12 +168,27 @@ def schema(name: Optional[str] = None) -> Union[str, Dict[str, Any]]:
 
 
 def prosumer_columns(table: Any) -> Dict[str, Any]:
-    """The column form of `prosumers` (docs/problem.md) from a pandas DataFrame or a mapping of
-    equal-length sequences (lists, numpy arrays, pandas Series): one entry per column, a column
+    """The column form of `prosumers` (docs/problem.md) from a pandas DataFrame, a mapping of
+    equal-length sequences (lists, numpy arrays, pandas Series) or a list of prosumer rows (the
+    array form): one entry per column, a column
     named "flex.maxKW" (or "storage.socKWh") goes into the `flex` (`storage`) object, and a
     missing value (None, NaN) is written as null (the field's default). No per-row Python
     objects are made."""
-    if hasattr(table, "columns") and hasattr(table, "__getitem__") and not isinstance(table, Mapping):
+    if isinstance(table, list):   # rows (the array form) -> columns
+        names: List[str] = []
+        for row in table:
+            for key in row:
+                if key in ("flex", "storage"):
+                    for field in row[key] or {}:
+                        if f"{key}.{field}" not in names:
+                            names.append(f"{key}.{field}")
+                elif key not in names:
+                    names.append(key)
+        source = {}
+        for name in names:
+            group, dot, field = name.partition(".")
+            source[name] = [(row.get(group) or {}).get(field) if dot else row.get(name) for row in table]
+    elif hasattr(table, "columns") and hasattr(table, "__getitem__") and not isinstance(table, Mapping):
         names = [str(c) for c in table.columns]
         source = {str(c): table[c] for c in table.columns}
     elif isinstance(table, Mapping):
