@@ -58,7 +58,7 @@ final class MarketSession: ClearingSession {
             if let limit = problem.options.timeLimitSeconds { control.deadline = start + limit }
             let result = try clearMarket(problem, control: control)
             let timing = ResultEncoder.Timing(parseSeconds: parsed - start, solveSeconds: monotonicSeconds() - parsed, start: start)
-            return Service.Reply(error: nil, json: ResultEncoder.encode(result, timing: timing))
+            return Service.Reply(error: nil, json: ResultEncoder.encode(result, timing: timing, columns: problem.options.columnOutput))
         } catch let error as InputError {
             edits.rollBack()
             return Service.Reply(error)

@@ -75,7 +75,8 @@ public enum ProblemDecoder {
                                              "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
                                              "priceTaking", "allLinesSwitchable", "equilibrium",
                                              "verifyEquilibrium", "reconfigure", "maxSwitchingOperations",
-                                             "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds"]
+                                             "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds",
+                                             "output"]
     static let gridKeys: [StaticString] = ["buyPrice", "sellPrice", "substationPrice", "priceSlope", "importMinKW", "importMaxKW"]
 
     static func decodeOptions(_ node: JSONNode, mechanism: Mechanism) throws -> Options {
@@ -100,6 +101,7 @@ public enum ProblemDecoder {
         if let value = object["log"] {
             options.log = try LogLevel(rawValue: value.oneOf(["off", "summary", "iterations"])) ?? .off
         }
+        if let value = object["output"] { options.columnOutput = try value.oneOf(["rows", "columns"]) == "columns" }
         if let value = object["priceTaking"] { options.priceTaking = try value.bool() }
         if let value = object["allLinesSwitchable"] { options.allLinesSwitchable = try value.bool() }
         if let value = object["verifyEquilibrium"] { options.verifyEquilibrium = try value.bool() }

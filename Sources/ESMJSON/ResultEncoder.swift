@@ -17,7 +17,9 @@ public enum ResultEncoder {
         }
     }
 
-    public static func encode(_ result: MarketResult, timing: Timing) -> String {
+    /// `columns`: every table as an object of columns (`options.output: "columns"`): `{"id":
+    /// [...], "flexKW": [...]}`, a multi-period column holding one array per row.
+    public static func encode(_ result: MarketResult, timing: Timing, columns: Bool = false) -> String {
         let rows = result.tables.reduce(0) { $0 + $1.table.ids.count * max(1, $1.table.columns.count) }
         var out = JSONWriter(capacity: 256 + rows * 24)
         out.raw("{")
@@ -48,7 +50,7 @@ public enum ResultEncoder {
         }
         for (name, table) in result.tables {
             out.key(name)
-            write(table, to: &out)
+            if columns { writeColumns(table, to: &out) } else { write(table, to: &out) }
         }
         out.key("quality")
         write(.object(result.quality.map { ($0.0, .number($0.1)) }), to: &out)
@@ -126,6 +128,58 @@ public enum ResultEncoder {
             out.raw("}")
         }
         out.raw("]")
+    }
+
+    static func writeColumns(_ table: ResultTable, to out: inout JSONWriter) {
+        let periods = max(table.periods, 1)
+        let rows = table.ids.count
+        out.raw("{")
+        var first = true
+        if let key = table.idKey {
+            out.key(key, first: true)
+            out.raw("[")
+            for (row, id) in table.ids.enumerated() {
+                if row > 0 { out.raw(",") }
+                out.string(id)
+            }
+            out.raw("]")
+            first = false
+        }
+        for (name, values) in table.textColumns {
+            out.key(name, first: first)
+            first = false
+            out.raw("[")
+            for row in 0..<min(rows, values.count) {
+                if row > 0 { out.raw(",") }
+                out.string(values[row])
+            }
+            out.raw("]")
+        }
+        for (name, values) in table.flagColumns {
+            out.key(name, first: first)
+            first = false
+            out.raw("[")
+            for row in 0..<min(rows, values.count) {
+                if row > 0 { out.raw(",") }
+                out.raw(values[row] ? "true" : "false")
+            }
+            out.raw("]")
+        }
+        for (name, values) in table.columns {
+            out.key(name, first: first)
+            first = false
+            if periods == 1 {
+                out.numbers(values[0..<min(rows, values.count)])
+            } else {
+                out.raw("[")
+                for row in 0..<rows where (row + 1) * periods <= values.count {
+                    if row > 0 { out.raw(",") }
+                    out.numbers(values[(row * periods)..<((row + 1) * periods)])
+                }
+                out.raw("]")
+            }
+        }
+        out.raw("}")
     }
 
     public static func encode(_ error: InputError) -> String {

@@ -30,7 +30,7 @@ public enum Service {
             let result = try clearMarket(problem, control: control)
             let solved = monotonicSeconds()
             let timing = ResultEncoder.Timing(parseSeconds: parsed - start, solveSeconds: solved - parsed, start: start)
-            return Reply(error: nil, json: ResultEncoder.encode(result, timing: timing))
+            return Reply(error: nil, json: ResultEncoder.encode(result, timing: timing, columns: problem.options.columnOutput))
         } catch let error as InputError {
             return Reply(error: error.code, json: ResultEncoder.encode(error))
         } catch {

@@ -138,7 +138,8 @@ public final class OnlineSessionBox: ClearingSession {
             }
             let solved = monotonicSeconds()
             let timing = ResultEncoder.Timing(parseSeconds: parsed - start, solveSeconds: solved - parsed, start: start)
-            return Service.Reply(error: nil, json: ResultEncoder.encode(result, timing: timing))
+            return Service.Reply(error: nil, json: ResultEncoder.encode(result, timing: timing,
+                                                                        columns: session.setup.problem.options.columnOutput))
         } catch let error as InputError {
             return Service.Reply(error)
         } catch {

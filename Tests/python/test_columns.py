@@ -163,3 +163,35 @@ def test_python_builds_columns_from_a_dataframe():
     np = pytest.importorskip("numpy")
     mapping = {c: np.asarray(frame[c]) for c in frame.columns}
     assert _comparable(esmarket.clear(problem, prosumers=mapping).document) == _comparable(a.document)
+
+
+@pytest.mark.parametrize("mechanism,spec", [CASES[0], CASES[3], CASES[5], CASES[6]],
+                         ids=["energy_sharing", "two_layer_voltage", "p2p_gne", "p2p_online"])
+def test_column_output_holds_the_row_outputs_numbers(mechanism, spec):
+    """options.output "columns": every table as an object of columns, the same numbers."""
+    problem = esmarket.generate_case(mechanism, **spec)
+    rows = esmarket.clear(problem)
+    problem.setdefault("options", {})["output"] = "columns"
+    cols = esmarket.clear(problem)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(cols.document, esmarket.schema("result"))
+    assert cols.status == rows.status
+    tables = [k for k, v in rows.document.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    assert tables
+    for name in tables:
+        table = cols.document[name]
+        assert isinstance(table, dict)
+        for key in rows.document[name][0]:
+            assert table[key] == [row[key] for row in rows.document[name]], (name, key)
+    # the Python tables read either form alike
+    assert cols.prosumers == rows.prosumers
+    assert cols.rows("prosumers") == rows.rows("prosumers")
+    assert len(json.dumps(cols.document)) < len(json.dumps(rows.document))
+
+
+def test_output_must_be_rows_or_columns():
+    problem = _small()
+    problem["options"] = {"output": "table"}
+    with pytest.raises(esmarket.EsmarketError) as caught:
+        esmarket.clear(problem)
+    assert caught.value.path == "options.output"

@@ -224,6 +224,8 @@ public struct Options: Sendable {
     public var verifyPowerFlow: Bool?
     public var threads: Int = 1
     public var log: LogLevel = .off
+    /// Result tables as arrays of row objects (default) or as objects of columns.
+    public var columnOutput: Bool = false
     public var priceTaking: Bool = false
     public var allLinesSwitchable: Bool = false
     /// `p2p_gne`: `nash` (each prosumer sees its own effect on the grid price; the paper's

@@ -32,12 +32,13 @@ class Result:
     it is parsed only when a table needs it.
     """
 
-    __slots__ = ("document", "_problem", "_problem_doc")
+    __slots__ = ("document", "_problem", "_problem_doc", "_rows_of_columns")
 
     def __init__(self, document: Dict[str, Any], problem: Any = None) -> None:
         self.document = document
         self._problem = problem
         self._problem_doc: Optional[Dict[str, Any]] = None
+        self._rows_of_columns: Dict[str, List[Dict[str, Any]]] = {}
 
     @property
     def problem(self) -> Optional[Dict[str, Any]]:
@@ -95,7 +96,17 @@ class Result:
 
     # -- tables --------------------------------------------------------------------------------
     def _list(self, name: str) -> List[Dict[str, Any]]:
-        return self.document.get(name) or []
+        table = self.document.get(name) or []
+        if isinstance(table, dict):
+            # options.output "columns": the rows are made once, on first use
+            cache = self._rows_of_columns
+            if name not in cache:
+                names = list(table)
+                count = max((len(v) for v in table.values() if isinstance(v, list)), default=0)
+                cache[name] = [{k: table[k][i] for k in names if isinstance(table[k], list) and i < len(table[k])}
+                               for i in range(count)]
+            return cache[name]
+        return table
 
     @property
     def prosumers(self) -> List[Dict[str, Any]]:
