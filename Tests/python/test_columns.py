@@ -186,6 +186,9 @@ def test_column_output_holds_the_row_outputs_numbers(mechanism, spec):
     # the Python tables read either form alike
     assert cols.prosumers == rows.prosumers
     assert cols.rows("prosumers") == rows.rows("prosumers")
+    pd = pytest.importorskip("pandas")
+    for name in tables:   # the DataFrames (built straight from the columns when single-period)
+        pd.testing.assert_frame_equal(cols.table(name), rows.table(name))
     assert len(json.dumps(cols.document)) < len(json.dumps(rows.document))
 
 

@@ -167,7 +167,41 @@ class Result:
             raise ImportError(
                 "Result.table() needs pandas (pip install pandas, or pip install "
                 "'esmarket[pandas]'); the plain lists are in Result." + name) from e
+        columns = self._columns_ready_to_join(name)
+        if columns is not None:
+            return pd.DataFrame(columns)
         return pd.DataFrame.from_records(self.rows(name))
+
+    def _columns_ready_to_join(self, name: str) -> Optional[Dict[str, List[Any]]]:
+        """What ``rows(name)`` holds, by column, straight from a column-form table
+        (options.output "columns") without a dict per row; None when the table is not in that
+        form or has per-period arrays (those go through ``rows``)."""
+        table = self.document.get(name)
+        if not isinstance(table, dict) or not table:
+            return None
+        columns = {k: list(v) for k, v in table.items() if isinstance(v, list)}
+        count = len(next(iter(columns.values()), []))
+        if any(len(v) != count for v in columns.values()):
+            return None
+        if any(isinstance(x, list) for v in columns.values() for x in v[:1]):
+            return None
+        if name == "prosumers":
+            probe = [{"id": i} for i in columns.get("id", [None] * count)]
+            self._add_prosumer_keys(probe)
+            for key in ("bus", "community"):
+                if key not in columns:
+                    columns[key] = [row.get(key) for row in probe]
+        ordered = {k: columns[k] for k in KEY_COLUMNS if k in columns}
+        ordered.update((k, v) for k, v in columns.items() if k not in ordered)
+        options = (self.problem or {}).get("options") or {}
+        tolerance = float(options.get("tolerance", DEFAULT_TOLERANCE) if isinstance(options, dict) else DEFAULT_TOLERANCE)
+        for key, values in ordered.items():
+            if "Residual" in key:
+                continue
+            scale = max((abs(x) for x in values if isinstance(x, float)), default=1.0)
+            threshold = tolerance * max(scale, 1.0)
+            ordered[key] = [0.0 if isinstance(x, float) and abs(x) <= threshold else x for x in values]
+        return ordered
 
     def _add_prosumer_keys(self, rows: List[Dict[str, Any]]) -> None:
         problem = self.problem or {}
