@@ -7,7 +7,7 @@ RELEASE    := .build/release
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build demo test test-swift test-c test-python clean \
-        reliability fuzz test-asan test-tsan bench-memory bench-sessions
+        reliability fuzz test-asan test-tsan bench-memory bench-sessions sweep-exactness
 
 ## deps: system libraries the build needs (json-c through pkg-config).
 deps:
@@ -70,6 +70,10 @@ test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread $(SANITIZER_SKIP)
 	$(SWIFT) build --scratch-path .build-tsan --sanitize=thread --product esmarket
 	ESM_SANITIZE=thread ESM_CONCURRENCY_CALLS=40 Tests/c/run.sh
+
+## sweep-exactness: the randomized exactness sweep (bench/sweep_exactness.py; README "Exactness sweep").
+sweep-exactness: build
+	$(PYTHON) bench/sweep_exactness.py --cases 300 --max-prosumers 20000
 
 ## bench-sessions: full documents against session steps, side by side (bench/sessions.py).
 bench-sessions: build
