@@ -41,14 +41,10 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         let defaults = Demo.cases[mechanism] ?? (nil, nil, nil)
-        var generate = Generate()
-        generate.mechanism = mechanism
-        generate.seed = seed
-        generate.feeder = feeder ?? defaults.feeder
-        generate.prosumers = prosumers ?? defaults.prosumers
-        generate.periods = periods ?? defaults.periods
+        let specification = CaseSpecification(mechanism: mechanism, seed: seed, feeder: feeder ?? defaults.feeder,
+                                              prosumers: prosumers ?? defaults.prosumers, periods: periods ?? defaults.periods)
         let start = monotonicSeconds()
-        let problem = Service.generateCase(generate.specification)
+        let problem = Service.generateCase(specification.json)
         try failIfError(problem)
         let generated = monotonicSeconds()
         let reply = Service.clear(problem.json)

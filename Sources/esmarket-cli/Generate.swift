@@ -46,8 +46,31 @@ struct Generate: ParsableCommand {
         if let connectivity, !connectivity.isFinite { throw ValidationError("--connectivity must be a finite number") }
     }
 
-    /// The esm_generate_case specification these options describe.
-    var specification: String {
+    var specification: CaseSpecification {
+        CaseSpecification(mechanism: mechanism, seed: seed, feeder: feeder, prosumers: prosumers, communities: communities,
+                          sensitivity: sensitivity, congestion: congestion, periods: periods, connectivity: connectivity)
+    }
+
+    func run() throws {
+        let reply = Service.generateCase(specification.json)
+        try failIfError(reply)
+        try writeOutput(pretty ? prettyJSON(reply.json) : reply.json, to: output)
+    }
+}
+
+/// The specification esm_generate_case reads (README "Case generator"); nil leaves a key out.
+struct CaseSpecification {
+    var mechanism: String
+    var seed: Int
+    var feeder: String? = nil
+    var prosumers: Int? = nil
+    var communities: Int? = nil
+    var sensitivity: Double? = nil
+    var congestion = false
+    var periods: Int? = nil
+    var connectivity: Double? = nil
+
+    var json: String {
         var members = ["\"mechanism\":\(jsonQuoted(mechanism))", "\"seed\":\(seed)"]
         if let feeder { members.append("\"feeder\":\(jsonQuoted(feeder))") }
         if let prosumers { members.append("\"prosumers\":\(prosumers)") }
@@ -57,11 +80,5 @@ struct Generate: ParsableCommand {
         if let periods { members.append("\"periods\":\(periods)") }
         if let connectivity { members.append("\"connectivity\":\(connectivity)") }
         return "{" + members.joined(separator: ",") + "}"
-    }
-
-    func run() throws {
-        let reply = Service.generateCase(specification)
-        try failIfError(reply)
-        try writeOutput(pretty ? prettyJSON(reply.json) : reply.json, to: output)
     }
 }

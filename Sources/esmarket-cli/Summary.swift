@@ -89,7 +89,9 @@ struct Summary {
 
     private mutating func objective() {
         guard let objective = result["objective"], !objective.members.isEmpty else { return }
-        title("Objective (costs in currency units over the horizon)")
+        let hours = problem?["periodHours"]?.number ?? 1
+        let horizon = periods > 1 ? "\(periods) periods of \(formatNumber(hours)) h" : "one period of \(formatNumber(hours)) h"
+        title("Objective (costs in currency units over \(horizon); power in kW)")
         for member in objective.members { row(member.key, Self.valueText(member.value, key: member.key)) }
         for key in ["gridDrawKW"] { if let value = result[key] { row(key, Self.valueText(value, key: key)) } }
     }
