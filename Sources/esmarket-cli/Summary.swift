@@ -65,7 +65,9 @@ struct Summary {
         }
         if !sizes.isEmpty { row("size", sizes.joined(separator: ", ") + (periods > 1 ? ", \(periods) periods" : "")) }
         if let open = result["openLines"] {
-            let lists = open.elements.map { period -> String in
+            // One list of ids, or one list per period.
+            let nested = open.elements.contains { if case .array = $0 { return true } else { return false } }
+            let lists = (nested ? open.elements : [open]).map { period -> String in
                 let ids = period.elements.compactMap(\.string)
                 return ids.isEmpty ? "none" : ids.joined(separator: " ")
             }
@@ -145,6 +147,8 @@ struct Summary {
     private mutating func bindingLimits() {
         var found: [(String, String)] = []
         let buses = result["buses"]?.elements ?? []
+        // Without a network table there is nothing that could bind (or no answer to judge).
+        guard !buses.isEmpty || !(result["lines"]?.elements ?? []).isEmpty else { return }
         // Voltages at their limits, judged on the AC power flow when the result has it.
         let column = Self.columns(buses).contains("vAcPu") ? "vAcPu" : "vPu"
         if let limits = voltageLimits, Self.columns(buses).contains(column) {
