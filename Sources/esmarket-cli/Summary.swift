@@ -94,7 +94,7 @@ struct Summary {
         let hours = problem?["periodHours"]?.number ?? 1
         let horizon = periods > 1 ? "\(periods) periods of \(formatNumber(hours)) h" : "one period of \(formatNumber(hours)) h"
         title("Objective (costs in currency units over \(horizon); power in kW)")
-        for member in objective.members { row(member.key, Self.valueText(member.value, key: member.key)) }
+        for member in objective.members { row(member.key, Self.withNote(Self.valueText(member.value, key: member.key), member.key)) }
         for key in ["gridDrawKW"] { if let value = result[key] { row(key, Self.valueText(value, key: key)) } }
     }
 
@@ -224,11 +224,34 @@ struct Summary {
             guard !values.isEmpty else { continue }
             var counts: [String: Int] = [:]
             for value in values { counts[value, default: 0] += 1 }
-            rows.append(("communities.\(column)", counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
+            rows.append(("communities.\(column)",
+                         Self.withNote(counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "), column)))
         }
         guard !rows.isEmpty else { return }
         title("Communities")
         for (label, value) in rows { row(label, value) }
+    }
+
+    /// What the less obvious result fields mean (README "JSON contract"), shown after their value.
+    static let notes: [String: String] = [
+        "route": "how a community's cost of injection enters the upper problem: convex as it is, its convex envelope (exact at the optimum), or with binaries (misocp)",
+        "pieces": "pieces of the communities' best-response tables",
+        "binaries": "binary variables of the upper problem",
+        "nodes": "branch-and-bound nodes",
+        "withBinaries": "communities entered with binaries",
+        "withoutBinaries": "communities entered as convex curves",
+        "embeddingErrorMax": "tables embedded vs equilibria re-solved, relative",
+        "relaxationGapMax": "SOC relaxation gap",
+        "relaxationExact": "1: the AC power flow meets the relaxation",
+        "acVoltageErrorMaxPu": "SOC relaxation vs AC power flow",
+        "recoverySolves": "convex solves beyond the first",
+        "equilibriumResidual": "0 at an equilibrium",
+        "efficiencyGap": "(two-layer - optimum) / optimum",
+    ]
+
+    static func withNote(_ text: String, _ key: String) -> String {
+        guard let note = notes[key] else { return text }
+        return text + " (" + note + ")"
     }
 
     /// `measured`: residuals and errors keep their small values (1.8e-11 says how exact, not 0).
@@ -238,9 +261,9 @@ struct Summary {
         for member in members {
             if measured, let value = member.value.number {
                 let unit = Self.unit(of: member.key)
-                row(member.key, cFormat("%.6g", value) + (unit.isEmpty ? "" : " " + unit))
+                row(member.key, Self.withNote(cFormat("%.6g", value) + (unit.isEmpty ? "" : " " + unit), member.key))
             } else {
-                row(member.key, Self.valueText(member.value, key: member.key))
+                row(member.key, Self.withNote(Self.valueText(member.value, key: member.key), member.key))
             }
         }
     }
