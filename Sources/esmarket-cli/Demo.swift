@@ -67,7 +67,7 @@ struct Demo: ParsableCommand {
         let feeder = network?["builtin"]?.string ?? network?["name"]?.string ?? (network == nil ? "no network" : "custom network")
         let people = problem["prosumers"]?.elements.count ?? 0
         let communities = problem["communities"]?.elements.count ?? 0
-        let periods = Int(problem["periods"]?.number ?? 1)
+        let periods = (problem["periods"]?.number).flatMap { Int(exactly: $0.rounded()) } ?? 1
         lines.append("esmarket demo: \(mechanism) on a generated case (seed \(seed))")
         row("feeder", feeder)
         row("prosumers", "\(people)" + (communities > 0 ? " in \(communities) communities" : ""))

@@ -79,7 +79,7 @@ struct Summary {
 
     /// The number of periods: the document's `periods`, else the longest series in the result.
     private var periods: Int {
-        if let count = problem?["periods"]?.number { return Int(count) }
+        if let count = problem?["periods"]?.number, let periods = Int(exactly: count.rounded()), periods >= 1 { return periods }
         var longest = 1
         for key in ["prosumers", "buses"] {
             for row in result[key]?.elements.prefix(1) ?? [] {
