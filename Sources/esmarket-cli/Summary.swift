@@ -33,7 +33,32 @@ struct Summary {
         categories()
         section("upperLayer", title: "Upper layer (counts)")
         section("quality", title: "Quality (units in the names; others relative)", measured: true)
+        others()
         timings()
+    }
+
+    /// Top-level members the sections above do not show (e.g. the conic solver's `objective`,
+    /// `x`, `gap`, `nodes`; p2p_online's `lyapunov` table).
+    static let shown: Set<String> = ["schema", "mechanism", "status", "message", "diagnosis", "stats", "quality",
+                                     "upperLayer", "prosumers", "communities", "buses", "lines", "trades", "openLines",
+                                     "switchOperations", "pricesUnique", "gridPrice", "gridDrawKW"]
+
+    private mutating func others() {
+        var rows: [(String, String)] = []
+        for member in result.members where !Self.shown.contains(member.key) {
+            if member.key == "objective", case .object = member.value { continue }
+            switch member.value {
+            case .array(let elements) where elements.contains(where: { if case .object = $0 { return true } else { return false } }):
+                rows.append((member.key, "\(elements.count) rows: " + Self.columns(elements).joined(separator: ", ")))
+            case .object(let members):
+                rows.append((member.key, members.map { "\($0.key) \(Self.scalarText($0.value))" }.joined(separator: ", ")))
+            default:
+                rows.append((member.key, Self.withNote(Self.valueText(member.value, key: member.key, series: false), member.key)))
+            }
+        }
+        guard !rows.isEmpty else { return }
+        title("Other results")
+        for (label, value) in rows { row(label, value) }
     }
 
     // MARK: lines
@@ -290,7 +315,7 @@ struct Summary {
         if isPrice(key) { return "per kWh" }
         let lower = key.lowercased()
         if lower.hasSuffix("cost") || lower.hasSuffix("surplus") || lower == "potential" || lower == "payment"
-            || lower == "tradepayment" || lower == "bestbound" { return "currency" }
+            || lower == "tradepayment" { return "currency" }
         return ""
     }
 
@@ -309,7 +334,7 @@ struct Summary {
     }
 
     /// A number with its unit, or a per-period series: its values, or its range and total.
-    static func valueText(_ value: JSONValue, key: String) -> String {
+    static func valueText(_ value: JSONValue, key: String, series: Bool = true) -> String {
         let unit = unit(of: key)
         let suffix = unit.isEmpty ? "" : " " + unit
         switch value {
@@ -317,10 +342,11 @@ struct Summary {
         case .array(let elements):
             let values = elements.compactMap(\.number)
             guard values.count == elements.count, !values.isEmpty else { return "\(elements.count) values" }
-            if values.count <= 6 { return "[" + values.map(formatNumber).joined(separator: ", ") + "]" + suffix + " per period" }
+            if values.count <= 6 { return "[" + values.map(formatNumber).joined(separator: ", ") + "]" + suffix + (series ? " per period" : "") }
             let low = values.indices.min { values[$0] < values[$1] } ?? 0
             let high = values.indices.max { values[$0] < values[$1] } ?? 0
-            var text = "min \(formatNumber(values[low]))\(suffix) (period \(low)) … max \(formatNumber(values[high]))\(suffix) (period \(high)), \(values.count) periods"
+            let name = series ? "period" : "index"
+            var text = "min \(formatNumber(values[low]))\(suffix) (\(name) \(low)) … max \(formatNumber(values[high]))\(suffix) (\(name) \(high)), \(values.count) \(series ? "periods" : "values")"
             if unit == "currency" { text += ", total \(formatNumber(values.reduce(0, +)))\(suffix)" }
             return text
         default: return scalarText(value)

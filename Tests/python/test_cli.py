@@ -406,3 +406,23 @@ def test_demo_reads_with_units(mechanism, options):
         assert re.search(r"lossesKW +\S+ kW$", text, re.M)          # losses on their own line, in kW
         assert re.search(r"socialCost +\S+ currency$", text, re.M)
         assert re.search(r"^  vMinPu \S+ pu +binds at bus \S+", text, re.M)
+
+
+def test_summary_of_the_conic_solver(tmp_path):
+    """A result with no market tables: its top-level numbers are shown as they are."""
+    problem = {"schema": "esmarket/1", "mechanism": "conic",
+               "conic": {"q": [-5, -4, -3], "A": {"m": 1, "n": 3, "colptr": [0, 1, 2, 3], "rowval": [0, 0, 0],
+                                                "nzval": [2, 3, 1]},
+                         "b": [4], "cones": [{"type": "nonneg", "dim": 1}], "integers": [0, 1, 2]}}
+    path, saved = tmp_path / "mip.json", tmp_path / "result.json"
+    path.write_text(json.dumps(problem))
+    out = run("clear", path, "--summary", "-o", saved)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(saved.read_text())
+    sections = summary_sections(out.stdout)
+    assert sections["esmarket result: conic"]["status"] == "solved"
+    other = sections["Other results"]
+    assert close(other["objective"], result["objective"]) and abs(result["objective"] + 8) <= 1e-6
+    shown = [float(v) for v in re.findall(NUMBER, other["x"])]
+    assert len(shown) == 3 and all(close(a, b) for a, b in zip(shown, result["x"]))
+    assert other["hasIncumbent"] == "true"
