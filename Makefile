@@ -6,7 +6,7 @@ PYTHON     ?= python3
 RELEASE    := .build/release
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps build demo test test-swift test-c test-python clean install uninstall \
+.PHONY: deps test-deps build demo test test-swift test-c test-python clean \
         reliability fuzz test-asan test-tsan bench-memory
 
 ## deps: system libraries the build needs (json-c through pkg-config).
@@ -34,6 +34,7 @@ DESTDIR    ?=
 # The version is written once, in the C ABI (esm_version); esmarket.pc takes it from there.
 VERSION    := $(shell sed -n 's/^let libraryVersion: StaticString = "\(.*\)"$$/\1/p' Sources/esmarket/CAPI.swift)
 INSTALLED  := lib/libesmarket.so include/esmarket.h lib/pkgconfig/esmarket.pc bin/esmarket
+.PHONY: install uninstall
 
 install:
 	@test -f $(RELEASE)/libesmarket.so -a -f bin/esmarket || { echo "run 'make build' first"; exit 1; }
