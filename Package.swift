@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "esmarket-cli",
             dependencies: [
-                "esmarket", "ESMJSON", "ESMMarkets", "ESMGrid",
+                "esmarket", "ESMJSON", "ESMMarkets", "ESMGrid", "CJSONC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // Like the .so: the Swift runtime is linked in, so bin/esmarket runs without a toolchain.

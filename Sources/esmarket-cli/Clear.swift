@@ -43,6 +43,10 @@ struct Clear: ParsableCommand {
     @Flag(help: "Indent the result document.")
     var pretty = false
 
+    @Flag(name: .customLong("print-problem"),
+          help: "Print the problem document as the library would read it (the option flags written in) and stop without clearing.")
+    var printProblem = false
+
     func validate() throws {
         if let timeLimit, !timeLimit.isFinite { throw ValidationError("--time-limit must be a finite number of seconds") }
         if let tolerance, !tolerance.isFinite { throw ValidationError("--tolerance must be a finite number") }
@@ -50,15 +54,16 @@ struct Clear: ParsableCommand {
 
     var overrides: OptionOverrides {
         var overrides = OptionOverrides()
-        if let algorithm { overrides.set("algorithm", json: jsonQuoted(algorithm)) }
-        if let timeLimit { overrides.set("timeLimitSeconds", json: "\(timeLimit)") }
-        if let threads { overrides.set("threads", json: "\(threads)") }
-        if let tolerance { overrides.set("tolerance", json: "\(tolerance)") }
+        if let algorithm { overrides.set("algorithm", .string(algorithm)) }
+        if let timeLimit { overrides.set("timeLimitSeconds", .number(timeLimit)) }
+        if let threads { overrides.set("threads", .integer(threads)) }
+        if let tolerance { overrides.set("tolerance", .number(tolerance)) }
         return overrides
     }
 
     func run() throws {
         let document = overrides.apply(to: try readInput(problem))
+        if printProblem { return try writeOutput(pretty ? prettyJSON(document) : document, to: output) }
         var control = SolveControl()
         let line = progress ? ProgressLine() : nil
         if let line { control.observer = { line.observe($0) } }

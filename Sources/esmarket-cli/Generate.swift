@@ -71,14 +71,15 @@ struct CaseSpecification {
     var connectivity: Double? = nil
 
     var json: String {
-        var members = ["\"mechanism\":\(jsonQuoted(mechanism))", "\"seed\":\(seed)"]
-        if let feeder { members.append("\"feeder\":\(jsonQuoted(feeder))") }
-        if let prosumers { members.append("\"prosumers\":\(prosumers)") }
-        if let communities { members.append("\"communities\":\(communities)") }
-        if let sensitivity { members.append("\"sensitivity\":\(sensitivity)") }
-        if congestion { members.append("\"congestion\":true") }
-        if let periods { members.append("\"periods\":\(periods)") }
-        if let connectivity { members.append("\"connectivity\":\(connectivity)") }
-        return "{" + members.joined(separator: ",") + "}"
+        var members: [(key: String, value: JSONScalar)] = [("mechanism", .string(mechanism)), ("seed", .integer(seed))]
+        if let feeder { members.append(("feeder", .string(feeder))) }
+        if let prosumers { members.append(("prosumers", .integer(prosumers))) }
+        if let communities { members.append(("communities", .integer(communities))) }
+        if let sensitivity { members.append(("sensitivity", .number(sensitivity))) }
+        if congestion { members.append(("congestion", .bool(true))) }
+        if let periods { members.append(("periods", .integer(periods))) }
+        if let connectivity { members.append(("connectivity", .number(connectivity))) }
+        // An empty document if json-c cannot allocate: the library then names what is missing.
+        return JSONTree.object(members)?.text() ?? "{}"
     }
 }

@@ -1,44 +1,57 @@
 // `clear --algorithm/--time-limit/--threads/--tolerance`: the flags are written into the
 // document's `options` object, so the library validates them like any document value (an error
-// names `options.algorithm`) and a flag replaces the document's own value. Only the `options`
-// member is rewritten; every other byte of the document stays as the user wrote it.
+// names `options.algorithm`) and a flag replaces the document's own value. The document goes
+// through json-c and back: members keep their order and parsed numbers keep the text they were
+// written with (json-c serializes a parsed double from its source text).
+import CJSONC
+import ESMGrid
+import ESMJSON
 
 struct OptionOverrides {
-    /// (key, JSON text) in the order the flags are listed.
-    var values: [(key: String, json: String)] = []
+    /// (key, value) in the order the flags are listed.
+    var values: [(key: String, value: JSONScalar)] = []
 
     var isEmpty: Bool { values.isEmpty }
 
-    mutating func set(_ key: String, json: String) {
+    mutating func set(_ key: String, _ value: JSONScalar) {
         values.removeAll { $0.key == key }
-        values.append((key, json))
+        values.append((key, value))
     }
 
-    /// `document` with the overrides in its root `options` object. A document whose root is not
-    /// an object, or that is not JSON, is returned unchanged: the library reports what is wrong.
+    /// `document` with the overrides in its root `options` object (created if absent). A document
+    /// that is not JSON, whose root is not an object or whose `options` is not an object is
+    /// returned unchanged: the library reports what is wrong, with its byte offset or path.
     func apply(to document: String) -> String {
-        guard !values.isEmpty else { return document }
-        let bytes = Array(document.utf8)
-        var scanner = JSONScanner(bytes)
-        guard let root = scanner.objectMembers() else { return document }
-        scanner.skipSpace()
-        guard scanner.atEnd else { return document }
-        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
-        let overridden = Set(values.map(\.key))
-        let added = values.map { "\(jsonQuoted($0.key)):\($0.json)" }
-        guard let options = root.last(where: { $0.key == "options" }) else {
-            // No options: a new first member of the root object.
-            var opening = JSONScanner(bytes)
-            opening.skipSpace()
-            let afterBrace = opening.position + 1
-            let member = "\"options\":{\(added.joined(separator: ","))}" + (root.isEmpty ? "" : ",")
-            return text(0..<afterBrace) + member + text(afterBrace..<bytes.count)
+        guard !values.isEmpty, isJSON(document), let tree = JSONTree.parse(document),
+              json_object_get_type(tree.root) == json_type_object else { return document }
+        return withExtendedLifetime(tree) { () -> String in
+            var options: OpaquePointer?
+            if json_object_object_get_ex(tree.root, "options", &options) == 0 {
+                guard let created = json_object_new_object() else { return document }
+                _ = json_object_object_add(tree.root, "options", created)
+                options = created
+            }
+            guard let options, json_object_get_type(options) == json_type_object else { return document }
+            for (key, value) in values {
+                guard let node = value.node else { return document }
+                _ = json_object_object_add(options, key, node)  // replaces the document's member in place
+            }
+            return tree.text()
         }
-        var inner = JSONScanner(bytes)
-        inner.position = options.value.lowerBound
-        guard let kept = inner.objectMembers() else { return document }  // not an object: the library says so
-        let members = kept.filter { !overridden.contains($0.key) }.map { "\"\($0.key)\":\(text($0.value))" } + added
-        return text(0..<options.value.lowerBound) + "{" + members.joined(separator: ",") + "}"
-            + text(options.value.upperBound..<bytes.count)
+    }
+
+    /// Whether the library reads `document` as JSON. json-c on its own also reads what the library
+    /// refuses (raw control characters in strings, lone surrogate escapes), and writing that back
+    /// would make it valid; and json-c cuts an object key at a `\u0000`, which the library refuses
+    /// with the key's path, so such a document is not rewritten either.
+    private func isJSON(_ document: String) -> Bool {
+        do {
+            _ = try ProblemDecoder.decode(document)
+        } catch let error as InputError {
+            return error.code != .invalidJSON && !document.contains("\\u0000")
+        } catch {
+            return false
+        }
+        return true
     }
 }
