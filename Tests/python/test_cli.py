@@ -197,6 +197,49 @@ def test_option_flags_reach_the_library(esm, cases):
         assert out.returncode == 2 and f"(path: {path})" in out.stderr, (flag, out.stderr)
 
 
+def test_option_flags_rewrite_only_the_options_member():
+    # json-c writes a parsed number from its source text: none of these may be rewritten.
+    numbers = '[0.1,1e-7,12345678901234567,3.0,-0.0,1E5,2.5e+300,0.30000000000000004,-12]'
+    head = '{"schema":"esmarket/1","mechanism":"energy_sharing","series":' + numbers + ','
+    tail = r',"names":["a/b","\u00e9\u00e8","quote\"d"],"nested":{"x":[{"y":1.50}]}}'
+    document = head + '"options":{"tolerance":1e-8,"algorithm":"exact","threads":3}' + tail
+    out = run("clear", "-", "--print-problem", "--tolerance", "1e-7", "--algorithm", "centralized", stdin=document)
+    assert out.returncode == 0, out.stderr
+    # The flags replace the members in place; the rest keeps its order and its bytes (strings
+    # are written by json-c: the same text, with non-ASCII characters as UTF-8).
+    expected_options = '"options":{"tolerance":1e-07,"algorithm":"centralized","threads":3}'
+    assert out.stdout.strip() == head + expected_options + tail.replace(r"\u00e9\u00e8", "éè")
+    # No options member: one is added, the document otherwise byte-identical.
+    document = head + '"prosumers":[]' + tail
+    out = run("clear", "-", "--print-problem", "--threads", "2", "--time-limit", "0.5", stdin=document)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (document[:-1] + ',"options":{"timeLimitSeconds":0.5,"threads":2}}').replace(
+        r"\u00e9\u00e8", "éè")
+    assert json.loads(out.stdout)["series"] == json.loads(numbers)
+
+
+@pytest.mark.parametrize("text,offset", [
+    ('{"schema":"esmarket/1","mechanism":"energy_sharing",}', 52),
+    ('{"schema":"esmarket/1","mechanism":"energy_sharing","x":"a\tb"}', None),  # json-c alone reads it
+    ('{"schema":"esmarket/1","mechanism":"energy_sharing","x":NaN}', None),
+])
+def test_option_flags_leave_text_that_is_not_json_to_the_library(text, offset):
+    direct = run("clear", "-", stdin=text)
+    flagged = run("clear", "-", "--algorithm", "exact", stdin=text)
+    assert direct.returncode == flagged.returncode == 1
+    assert flagged.stderr == direct.stderr and flagged.stderr.startswith("esmarket: invalid_json: not valid JSON at byte")
+    if offset is not None:
+        assert f"at byte {offset}:" in flagged.stderr
+    assert run("clear", "-", "--print-problem", "--algorithm", "exact", stdin=text).stdout.strip() == text
+
+
+def test_deep_nesting_is_refused_with_the_depth(cases):
+    for flags in ([], ["--algorithm", "exact", "--pretty"]):
+        out = run("clear", "-", *flags, stdin='{"a":' * 600 + "1" + "}" * 600)
+        assert out.returncode == 1
+        assert "nesting deeper than 512 levels" in out.stderr, out.stderr
+
+
 def test_time_limit_stops_a_long_search(tmp_path):
     path = tmp_path / "reconfiguration.json"
     assert run("generate", "--mechanism", "p2p_reconfiguration", "--prosumers", 6, "--periods", 2, "--seed", 3,
