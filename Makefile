@@ -7,7 +7,7 @@ RELEASE    := .build/release
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps build demo test test-swift test-c test-python clean \
-        reliability fuzz test-asan test-tsan bench-memory
+        reliability fuzz test-asan test-tsan bench-memory bench-sessions
 
 ## deps: system libraries the build needs (json-c through pkg-config).
 deps:
@@ -93,6 +93,10 @@ test-tsan: deps
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --scratch-path .build-tsan --sanitize=thread $(SANITIZER_SKIP)
 	$(SWIFT) build --scratch-path .build-tsan --sanitize=thread --product esmarket
 	ESM_SANITIZE=thread ESM_CONCURRENCY_CALLS=40 Tests/c/run.sh
+
+## bench-sessions: full documents against session steps, side by side (bench/sessions.py).
+bench-sessions: build
+	$(PYTHON) bench/sessions.py
 
 ## bench-memory: peak RSS of clearing 1,000,000-prosumer cases (bench/memory.py).
 bench-memory: build

@@ -100,9 +100,15 @@ int esm_generate_case(const char *spec_json, char **problem_json);
 /** Releases a string returned by esmarket. NULL is ignored. */
 void esm_string_free(char *s);
 
-/* ---- Online mechanism (p2p_online): state lives in a session ----
+/* ---- Sessions: a problem kept in the library between calls ----
  *
- * A session holds a p2p_online configuration (network, prosumers, batteries and their Lyapunov
+ * Market mechanisms (every mechanism but p2p_online): esm_session_new takes a full problem
+ * document and keeps it decoded; each esm_session_step takes an update document with the new
+ * values of what changed ({"prosumers": columns or rows by id, "grid": {...}, "options": {...}},
+ * README "Sessions") and returns the result of clearing the updated market, bit-identical to
+ * esm_clear of the equivalent full document, which esm_session_state returns.
+ *
+ * p2p_online: a session holds the configuration (network, prosumers, batteries and their Lyapunov
  * parameters) and the state between slots (state of charge, hence the virtual queues, and the
  * next slot's index). Each step clears one slot with that slot's measurements only.
  *
@@ -118,16 +124,21 @@ void esm_string_free(char *s);
 typedef struct esm_session esm_session;
 
 /**
- * Starts a session from a p2p_online problem document (the configuration; its per-period series
- * are the defaults of the steps) or from a state document returned by esm_session_state (the
- * session resumes where that one was: the same steps give bit-identical results). Returns NULL
+ * Starts a session from a problem document of any mechanism (for p2p_online: the configuration,
+ * whose per-period series are the defaults of the steps) or from a document returned by
+ * esm_session_state (the session resumes where that one was: the same steps give bit-identical
+ * results). Returns NULL
  * and an error document in *error_json (when error_json is not NULL) on failure; on success
  * *error_json is set to NULL. Unsafe Lyapunov parameters are rejected here with their path.
  */
 esm_session *esm_session_new(const char *config_json, char **error_json);
 
 /**
- * Clears the session's next slot. period_json: {"pvKW": [...], "loadKW": [...], "buyPrice": x,
+ * Market mechanisms: applies the update document and clears; an update that does not validate
+ * returns its error code and an error document naming the path in the update (e.g.
+ * "prosumers.loadKW[17]") and leaves the session unchanged.
+ *
+ * p2p_online: clears the session's next slot. period_json: {"pvKW": [...], "loadKW": [...], "buyPrice": x,
  * "sellPrice": y}, arrays with one value per prosumer in the configuration's order; every key is
  * optional (default: the configuration's value at this slot, its last period past its horizon).
  * Returns ESM_OK with a p2p_online result document for the one slot (plus "slot"); the state
@@ -138,7 +149,8 @@ esm_session *esm_session_new(const char *config_json, char **error_json);
 int esm_session_step(esm_session *s, const char *period_json, char **result_json);
 
 /**
- * The session's state as a JSON document {"schema", "session": "p2p_online", "slot", "socKWh",
+ * Market mechanisms: the equivalent full problem document after the steps so far.
+ * p2p_online: the session's state as a JSON document {"schema", "session": "p2p_online", "slot", "socKWh",
  * "queueKWh", "config"} (config: the configuration's text), to checkpoint and later pass to
  * esm_session_new. Returns ESM_OK, or an error code for a NULL session / output.
  */

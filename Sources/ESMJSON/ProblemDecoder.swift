@@ -71,12 +71,15 @@ public enum ProblemDecoder {
 
     // MARK: options
 
+    static let optionKeys: [StaticString] = ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
+                                             "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
+                                             "priceTaking", "allLinesSwitchable", "equilibrium",
+                                             "verifyEquilibrium", "reconfigure", "maxSwitchingOperations",
+                                             "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds"]
+    static let gridKeys: [StaticString] = ["buyPrice", "sellPrice", "substationPrice", "priceSlope", "importMinKW", "importMaxKW"]
+
     static func decodeOptions(_ node: JSONNode, mechanism: Mechanism) throws -> Options {
-        let object = try node.object(allowing: ["algorithm", "tolerance", "upperPriceRange", "maxIterations",
-                                                "timeLimitSeconds", "verifyPowerFlow", "threads", "log",
-                                                "priceTaking", "allLinesSwitchable", "equilibrium",
-                                                "verifyEquilibrium", "reconfigure", "maxSwitchingOperations",
-                                                "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds"])
+        let object = try node.object(allowing: optionKeys)
         var options = Options()
         if let value = object["algorithm"] {
             options.algorithm = try value.oneOf(mechanism.algorithms)
@@ -126,8 +129,7 @@ public enum ProblemDecoder {
     // MARK: grid
 
     static func decodeGrid(_ node: JSONNode, periods: Int, mechanism: Mechanism) throws -> GridTariff {
-        let object = try node.object(allowing: ["buyPrice", "sellPrice", "substationPrice", "priceSlope",
-                                                "importMinKW", "importMaxKW"])
+        let object = try node.object(allowing: gridKeys)
         let series = SeriesReader(periods: periods)
         // p2p_gne prices the grid as buyPrice + priceSlope · (total draw): the intercept may be 0,
         // and without sellPrice prosumers cannot export (the paper's p^mg ≥ 0).

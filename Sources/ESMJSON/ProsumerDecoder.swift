@@ -72,7 +72,7 @@ struct ProsumerDecoder {
         return prosumers
     }
 
-    private func decodeOne(_ object: JSONObject, id: String, communityIndex: [String: Int]) throws -> Prosumer {
+    func decodeOne(_ object: JSONObject, id: String, communityIndex: [String: Int]) throws -> Prosumer {
         let series = SeriesReader(periods: periods)
         var community: Int?
         if let node = object["community"] {

@@ -2,10 +2,48 @@ import CJSONC
 import ESMGrid
 import ESMMarkets
 
+/// What `esm_session_*` drive (README "Sessions"): a session of any mechanism. Steps of a
+/// `p2p_online` session clear its next slot; steps of any other mechanism's session take an
+/// update document and clear the updated market.
+public protocol ClearingSession: AnyObject {
+    func step(_ text: UnsafeBufferPointer<UInt8>, control: SolveControl) -> Service.Reply
+    /// A document `Sessions.open` resumes from, with bit-identical steps.
+    func state() -> String
+}
+
+public enum Sessions {
+    /// A session from a problem document of any mechanism, or from a `p2p_online` state document.
+    public static func open(_ text: UnsafeBufferPointer<UInt8>) -> (ClearingSession?, Service.Reply?) {
+        do {
+            let document = try JSONDocument.parse(text)
+            let session = try document.withRoot { root -> ClearingSession in
+                guard root.type == json_type_object else { throw root.expected("an object") }
+                let probe = try root.object(allowing: OnlineSessionBox.openingKeys)
+                if probe.has("session") { return try OnlineSessionBox.resume(root) }
+                let problem = try ProblemDecoder.decode(root)
+                if problem.mechanism == .p2pOnline {
+                    return try OnlineSessionBox.start(problem, configText: String(decoding: text, as: UTF8.self))
+                }
+                return MarketSession(document: document, root: root.raw, problem: problem)
+            }
+            return (session, nil)
+        } catch let error as InputError {
+            return (nil, Service.Reply(error))
+        } catch {
+            return (nil, Service.Reply(InputError(.internalError, path: nil, "unexpected error: \(error)")))
+        }
+    }
+
+    public static func open(_ text: String) -> (ClearingSession?, Service.Reply?) {
+        var copy = text
+        return copy.withUTF8 { open($0) }
+    }
+}
+
 /// An online session behind the C API (`esm_session_*`, README "Sessions"): the configuration's
 /// text (kept for `state`), the `p2p_online` session value and nothing else. A step that fails
 /// leaves it unchanged. Not synchronized: one thread at a time per session (include/esmarket.h).
-public final class OnlineSessionBox {
+public final class OnlineSessionBox: ClearingSession {
     private(set) var session: OnlineSession
     let configText: String
 
@@ -21,9 +59,7 @@ public final class OnlineSessionBox {
             let document = try JSONDocument.parse(text)
             let box = try document.withRoot { root -> OnlineSessionBox in
                 guard root.type == json_type_object else { throw root.expected("an object") }
-                let probe = try root.object(allowing: ["schema", "mechanism", "network", "grid", "communities", "prosumers",
-                                                       "periods", "periodHours", "options", "conic", "session", "slot",
-                                                       "socKWh", "queueKWh", "config"])
+                let probe = try root.object(allowing: openingKeys)
                 if probe.has("session") { return try resume(root) }
                 let problem = try ProblemDecoder.decode(root)
                 return try start(problem, configText: String(decoding: text, as: UTF8.self))
@@ -41,7 +77,11 @@ public final class OnlineSessionBox {
         return copy.withUTF8 { open($0) }
     }
 
-    private static func start(_ problem: Problem, configText: String) throws -> OnlineSessionBox {
+    static let openingKeys: [StaticString] = ["schema", "mechanism", "network", "grid", "communities", "prosumers",
+                                              "periods", "periodHours", "options", "conic", "session", "slot",
+                                              "socKWh", "queueKWh", "config"]
+
+    static func start(_ problem: Problem, configText: String) throws -> OnlineSessionBox {
         guard problem.mechanism == .p2pOnline else {
             throw InputError.unsupported("mechanism", "sessions run mechanism \"p2p_online\" in this version, not \"\(problem.mechanism.rawValue)\"")
         }
@@ -51,7 +91,7 @@ public final class OnlineSessionBox {
         return OnlineSessionBox(session: OnlineSession(try OnlineSetup(problem)), configText: configText)
     }
 
-    private static func resume(_ root: JSONNode) throws -> OnlineSessionBox {
+    static func resume(_ root: JSONNode) throws -> OnlineSessionBox {
         let object = try root.object(allowing: ["schema", "session", "slot", "socKWh", "queueKWh", "config"])
         let schemaName = try object.require("schema").string()
         guard schemaName == ProblemDecoder.schema else {

@@ -268,12 +268,39 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
 
     var iterations = 0
     var relaxations = 0
+    var nodes = 0
+    var failedBound = Double.infinity      // smallest parent bound of nodes whose solve failed
+    var plunge: OpenNode?                  // the child explored next, depth first, before the heap
+    var prunedBound = Double.infinity      // smallest bound of nodes dropped as within the gap
+    /// One node may solve dozens of relaxations (strong branching, heuristics): the observer hears
+    /// from the search at least every `checkInSeconds` as well as after each node, so that an
+    /// interrupt is honoured within about one relaxation's solve.
+    let checkInSeconds = 0.5
+    var lastEvent = start
+    var interruptRequested = false
+    func bestBoundNow() -> Double {
+        min(open.map(\.bound).min() ?? incumbentObjective, incumbentObjective, failedBound, plunge?.bound ?? .infinity, prunedBound)
+    }
+    /// Reports progress; true when the observer asks to stop.
+    func report(newIncumbent: Bool) -> Bool {
+        guard let callback = onProgress else { return false }
+        lastEvent = monotonicSeconds()
+        let best = bestBoundNow()
+        let progress = BranchAndBoundProgress(
+            nodes: nodes, openNodes: open.count,
+            incumbentObjective: incumbentObjective.isFinite ? incumbentObjective : .greatestFiniteMagnitude,
+            bestBound: best.isFinite ? best : -.greatestFiniteMagnitude, newIncumbent: newIncumbent,
+            elapsedSeconds: lastEvent - start)
+        if callback(progress) { interruptRequested = true }
+        return interruptRequested
+    }
     /// The relaxation with the given bounds on the binaries (nil if the bounds are rejected).
     func solveRelaxation(lower: [Double], upper: [Double]) -> ConicSolution? {
         do { try solver.update(b: bVector(lower: lower, upper: upper)) } catch { return nil }
         let sol = solver.solve()
         iterations += sol.iterations
         relaxations += 1
+        if onProgress != nil && monotonicSeconds() - lastEvent > checkInSeconds { _ = report(newIncumbent: false) }
         return sol
     }
     func fractionalPart(_ v: Double) -> Double { min(abs(v), abs(1 - v)) }
@@ -302,9 +329,12 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
     func runHeuristic(_ relaxed: ConicSolution) -> Bool {
         guard let h = heuristic else { return false }
         var found = false
-        for proposal in h.propose(relaxed.x) where tryAssignment(proposal, relaxed: relaxed.x) {
-            found = true
-            heuristicIncumbents += 1
+        for proposal in h.propose(relaxed.x) {
+            if interruptRequested { break }
+            if tryAssignment(proposal, relaxed: relaxed.x) {
+                found = true
+                heuristicIncumbents += 1
+            }
         }
         return found
     }
@@ -312,14 +342,10 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
     var pseudo = PseudoCosts(count: nb)
     push(OpenNode(bound: -.infinity, lower: [Double](repeating: 0, count: nb),
                   upper: [Double](repeating: 1, count: nb), depth: 0))
-    var nodes = 0
     var failedNodes = 0
-    var failedBound = Double.infinity      // smallest parent bound of nodes whose solve failed
     var status = MixedIntegerStatus.optimal
     var message = ""
 
-    var plunge: OpenNode?            // the child explored next, depth first, before the heap
-    var prunedBound = Double.infinity   // smallest bound of nodes dropped as within the gap
     func timeUp() -> Bool { monotonicSeconds() - start > settings.timeLimitSeconds }
     search: while true {
         var node: OpenNode
@@ -382,7 +408,7 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
             var forced: (t: Int, up: Bool)?       // a binary whose other child is infeasible
             var nodeInfeasible = false
             for t in unreliable {
-                if timeUp() { break }
+                if timeUp() || interruptRequested { break }
                 let v = sol.x[binaries[t]]
                 var values = (down: Double.infinity, up: Double.infinity)
                 for up in [false, true] {
@@ -463,16 +489,8 @@ public func solveMixedInteger(_ problem: ConicProblem, settings: BranchAndBoundS
             failedNodes += 1
             failedBound = min(failedBound, node.bound)
         }
-        if let callback = onProgress {
-            let best = min(open.map(\.bound).min() ?? incumbentObjective, incumbentObjective, failedBound,
-                           plunge?.bound ?? .infinity, prunedBound)
-            let progress = BranchAndBoundProgress(
-                nodes: nodes, openNodes: open.count,
-                incumbentObjective: incumbentObjective.isFinite ? incumbentObjective : .greatestFiniteMagnitude,
-                bestBound: best.isFinite ? best : -.greatestFiniteMagnitude, newIncumbent: newIncumbent,
-                elapsedSeconds: monotonicSeconds() - start)
-            if callback(progress) { status = .interrupted; break }
-        }
+        // A stop asked for within the node, or now: the node's children are kept as open nodes.
+        if interruptRequested || report(newIncumbent: newIncumbent) { status = .interrupted; break }
     }
 
     if let p = plunge { push(p) }

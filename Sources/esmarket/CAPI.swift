@@ -110,14 +110,21 @@ public func esm_string_free(_ text: UnsafeMutablePointer<CChar>?) {
     free(text)
 }
 
-// MARK: Online sessions (p2p_online). A session is a retained `OnlineSessionBox`; the C side
-// holds the only reference and releases it with esm_session_free.
+// MARK: Sessions (README "Sessions"). A session is a retained `SessionHandle`; the C side holds
+// the only reference and releases it with esm_session_free.
 
 let nullSession = InputError(.invalidInput, path: nil, "the session pointer is NULL")
 
-func sessionBox(_ session: OpaquePointer?) -> OnlineSessionBox? {
+/// The object behind an `esm_session *`: one class, whatever the mechanism, so that the C side's
+/// opaque pointer always has the same type.
+final class SessionHandle {
+    let session: ClearingSession
+    init(_ session: ClearingSession) { self.session = session }
+}
+
+func sessionBox(_ session: OpaquePointer?) -> ClearingSession? {
     guard let session else { return nil }
-    return Unmanaged<OnlineSessionBox>.fromOpaque(UnsafeRawPointer(session)).takeUnretainedValue()
+    return Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(session)).takeUnretainedValue().session
 }
 
 @_cdecl("esm_session_new")
@@ -126,13 +133,13 @@ public func esm_session_new(_ config: UnsafePointer<CChar>?, _ error: UnsafeMuta
         if let error { _ = deliver(Service.Reply(nullInput), to: error) }
         return nil
     }
-    let (box, failure) = OnlineSessionBox.open(bytes(of: config))
-    guard let box else {
+    let (session, failure) = Sessions.open(bytes(of: config))
+    guard let session else {
         if let error { _ = deliver(failure ?? Service.Reply(InputError(.internalError, path: nil, "no session")), to: error) }
         return nil
     }
     if let error { error.pointee = nil }
-    return OpaquePointer(Unmanaged.passRetained(box).toOpaque())
+    return OpaquePointer(Unmanaged.passRetained(SessionHandle(session)).toOpaque())
 }
 
 @_cdecl("esm_session_step")
@@ -141,7 +148,7 @@ public func esm_session_step(_ session: OpaquePointer?, _ period: UnsafePointer<
     guard let result else { return ESM_ERR_NULL_OUTPUT }
     guard let box = sessionBox(session) else { return deliver(Service.Reply(nullSession), to: result) }
     guard let period else { return deliver(Service.Reply(nullInput), to: result) }
-    return deliver(box.step(bytes(of: period)), to: result)
+    return deliver(box.step(bytes(of: period), control: SolveControl()), to: result)
 }
 
 @_cdecl("esm_session_state")
@@ -154,5 +161,5 @@ public func esm_session_state(_ session: OpaquePointer?, _ state: UnsafeMutableP
 @_cdecl("esm_session_free")
 public func esm_session_free(_ session: OpaquePointer?) {
     guard let session else { return }
-    Unmanaged<OnlineSessionBox>.fromOpaque(UnsafeRawPointer(session)).release()
+    Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(session)).release()
 }

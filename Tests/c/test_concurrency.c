@@ -4,7 +4,9 @@
  * centralized, social_optimum SOCP and LinDistFlow, conic LP / SOCP / mixed-integer, the
  * two_layer_voltage case of the generator, error documents of each code) and every reply must be
  * byte-identical to the serial reply of the same document (return code and text), once the
- * wall-clock fields of "stats" (every key ending in "Seconds") are masked.
+ * wall-clock fields of "stats" (every key ending in "Seconds") are masked. Then 8 threads each
+ * drive sessions (esm_session_*: market sessions with update documents, a p2p_online session
+ * slot by slot), and every step's reply must equal the same step of a serial session.
  *
  * Usage: test_concurrency [calls-per-thread]    (default 40; Tests/c/run.sh passes 100, 40 under
  *                                                TSan, 4 under valgrind)
@@ -184,6 +186,115 @@ static void *work(void *arg) {
     return NULL;
 }
 
+/* ---- sessions: one per thread at a time, each stepped through the same updates ---- */
+
+enum { SESSION_STEPS = 5, MAX_SESSION_DOCS = 4 };
+typedef struct { const char *name; char *config; const char *steps[SESSION_STEPS]; char *masked[SESSION_STEPS]; int rc[SESSION_STEPS]; } session_case;
+static session_case sessions[MAX_SESSION_DOCS];
+static int nsessions;
+
+/* Runs a case's steps on a fresh session; replies (masked) into out/rc, or -1 if it could not start. */
+static int run_session(const session_case *c, char **out, int *rc) {
+    char *error = NULL;
+    esm_session *s = esm_session_new(c->config, &error);
+    esm_string_free(error);
+    if (!s) return -1;
+    for (int k = 0; k < SESSION_STEPS; k++) {
+        char *reply = NULL;
+        rc[k] = esm_session_step(s, c->steps[k], &reply);
+        out[k] = reply ? mask_timing(reply) : strdup("");
+        esm_string_free(reply);
+    }
+    esm_session_free(s);
+    return 0;
+}
+
+static void build_sessions(void) {
+    const char *market_steps[SESSION_STEPS] = {
+        "{}",
+        "{\"prosumers\":[{\"id\":\"p1\",\"loadKW\":3.5},{\"id\":\"p3\",\"pvKW\":2}]}",
+        "{\"prosumers\":[{\"id\":\"nobody\",\"loadKW\":1}]}",   /* invalid: the session stays */
+        "{\"grid\":{\"buyPrice\":1.2}}",
+        "{\"prosumers\":{\"id\":[\"p2\",\"p4\"],\"loadKW\":[0.5,4]}}",
+    };
+    const char *specs[2] = {"{\"mechanism\":\"energy_sharing\",\"prosumers\":40,\"seed\":21}",
+                            "{\"mechanism\":\"social_optimum\",\"feeder\":\"ieee33bw\",\"prosumers\":20,\"seed\":22}"};
+    const char *names[2] = {"energy_sharing session", "social_optimum session"};
+    for (int d = 0; d < 2; d++) {
+        session_case *c = &sessions[nsessions];
+        c->name = names[d];
+        c->config = generated(specs[d], "");
+        if (!c->config) continue;
+        for (int k = 0; k < SESSION_STEPS; k++) c->steps[k] = market_steps[k];
+        nsessions++;
+    }
+    /* p2p_online: the one-slot document of build_documents, stepped slot after slot */
+    for (int k = 0; k < ndocs; k++) {
+        if (strcmp(docs[k].name, "p2p_online 33-bus, one slot")) continue;
+        session_case *c = &sessions[nsessions];
+        c->name = "p2p_online session";
+        c->config = strdup(docs[k].problem);
+        const char *online[SESSION_STEPS] = {"{}", "{\"buyPrice\":0.9,\"sellPrice\":0.2}", "{\"pvKW\":[1]}", "{}", "{}"};
+        for (int j = 0; j < SESSION_STEPS; j++) c->steps[j] = online[j];
+        nsessions++;
+    }
+}
+
+typedef struct { int thread, rounds, mismatches; char detail[300]; } session_worker;
+
+static void *drive_sessions(void *arg) {
+    session_worker *w = arg;
+    for (int i = 0; i < w->rounds; i++) {
+        const session_case *c = &sessions[(w->thread + i) % nsessions];
+        char *out[SESSION_STEPS];
+        int rc[SESSION_STEPS];
+        if (run_session(c, out, rc)) { w->mismatches++; continue; }
+        for (int k = 0; k < SESSION_STEPS; k++) {
+            if ((rc[k] != c->rc[k] || strcmp(out[k], c->masked[k])) && !w->mismatches++)
+                snprintf(w->detail, sizeof w->detail, "thread %d, %s step %d: rc %d vs %d: %.200s", w->thread, c->name, k,
+                         rc[k], c->rc[k], out[k]);
+            free(out[k]);
+        }
+    }
+    return NULL;
+}
+
+static void test_sessions_in_threads(int rounds) {
+    build_sessions();
+    check(nsessions == 3, "sessions of energy_sharing, social_optimum and p2p_online", NULL);
+    if (!nsessions) return;
+    for (int d = 0; d < nsessions; d++) {
+        session_case *c = &sessions[d];
+        int ok = run_session(c, c->masked, c->rc) == 0;
+        char name[160];
+        snprintf(name, sizeof name, "%s: a serial run gives results (the invalid update an error)", c->name);
+        int errors = 0, results = 0;
+        for (int k = 0; ok && k < SESSION_STEPS; k++) { if (c->rc[k] == ESM_OK) results++; else errors++; }
+        check(ok && results >= 4, name, ok ? c->masked[0] : "esm_session_new failed");
+    }
+    pthread_t th[THREADS];
+    session_worker w[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        w[t] = (session_worker){t, rounds, 0, ""};
+        if (pthread_create(&th[t], NULL, drive_sessions, &w[t])) { check(0, "pthread_create", NULL); return; }
+    }
+    int mismatches = 0;
+    const char *first = NULL;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        mismatches += w[t].mismatches;
+        if (w[t].mismatches && !first) first = w[t].detail;
+    }
+    char name[160], why[200];
+    snprintf(name, sizeof name, "%d threads x %d sessions x %d steps: every step as in a serial session", THREADS, rounds, SESSION_STEPS);
+    snprintf(why, sizeof why, "%d mismatches; first: %.150s", mismatches, first ? first : "-");
+    check(mismatches == 0, name, why);
+    for (int d = 0; d < nsessions; d++) {
+        free(sessions[d].config);
+        for (int k = 0; k < SESSION_STEPS; k++) free(sessions[d].masked[k]);
+    }
+}
+
 int main(int argc, char **argv) {
     int calls = argc > 1 ? atoi(argv[1]) : 40;
     if (calls < 1) calls = 1;
@@ -232,6 +343,9 @@ int main(int argc, char **argv) {
              THREADS, calls, ndocs);
     snprintf(why, sizeof why, "%d mismatches, %d missing documents; first: %.120s", mismatches, errors, first ? first : "-");
     check(mismatches == 0 && errors == 0, name, why);
+
+    int rounds = calls / 8 < 1 ? 1 : calls / 8;
+    test_sessions_in_threads(rounds);
 
     for (int k = 0; k < ndocs; k++) { free(docs[k].problem); free(docs[k].masked); }
     printf("%d passed, %d failed\n", passed, failed);

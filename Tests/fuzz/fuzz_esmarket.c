@@ -2,14 +2,17 @@
  * fuzz_esmarket.c: libFuzzer target for the C API of libesmarket (esm_clear,
  * esm_clear_with_progress and esm_generate_case).
  *
- * Every input goes, as a NUL-terminated string, to esm_clear_with_progress (as a problem document)
- * and to esm_generate_case (as a case specification); a generated problem is cleared too. A reply
- * is a finding (abort, so libFuzzer saves the input) when
+ * Every input goes, as a NUL-terminated string, to esm_clear_with_progress (as a problem document),
+ * to esm_generate_case (as a case specification; a generated problem is cleared too) and to
+ * esm_session_step of a fresh session of a small market (as an update document). A reply is a
+ * finding (abort, so libFuzzer saves the input) when
  *   - the return code is not one of ESM_OK .. ESM_ERR_UNSUPPORTED (ESM_ERR_INTERNAL is "a bug,
  *     please report", ESM_ERR_NULL_OUTPUT cannot happen with an out-parameter),
  *   - the document is missing, not strict JSON, or holds a NaN or infinite number,
  *   - an error document does not carry the code of the return code, or a result says "error",
- *   - a progress event is not a JSON object.
+ *   - a progress event is not a JSON object,
+ *   - a session step that returns an error changed the session (esm_session_state differs), or
+ *     the session does not clear "{}" afterwards.
  * AddressSanitizer (and LeakSanitizer at exit) report memory errors and leaks; a trap in Swift
  * (overflow, index out of range, force unwrap) is a crash libFuzzer records.
  *
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "esmarket.h"
 
@@ -42,6 +46,12 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 #define MAX_CLEARED_GENERATED 60000
 /* Progress events after which the harness interrupts a solve (an interrupt is a legal answer). */
 #define MAX_EVENTS 5000
+/* Wall-clock seconds after which the harness interrupts a solve at its next progress event. A
+ * small document may be a large, valid problem (a generated 50-prosumer, 24-period p2p_gne case
+ * clears in ~3 s, ~60 s under this build's instrumentation): slowness is not a finding, but an
+ * interrupt that is not honoured is. libFuzzer's -timeout (run.sh) catches a solve that runs on
+ * after the interrupt, or that emits no progress events for that long. */
+#define MAX_SECONDS 5.0
 
 static void finding(const char *what, const char *input, const char *doc) {
     fprintf(stderr, "\n==== esmarket fuzz finding: %s\n---- input (first 2000 bytes):\n%.2000s\n"
@@ -117,19 +127,25 @@ static void check_reply(const char *call, int rc, const char *doc, const char *i
     json_object_put(root);
 }
 
-typedef struct { int events; const char *input; } observer;
+typedef struct { int events; double start; const char *input; } observer;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int on_progress(const char *event_json, void *user) {
     observer *o = user;
     json_object *ev = event_json ? parse_strict(event_json) : NULL;
     if (!ev || !json_object_is_type(ev, json_type_object)) finding("a progress event is not a JSON object", o->input, event_json);
     json_object_put(ev);
-    return ++o->events >= MAX_EVENTS;
+    return ++o->events >= MAX_EVENTS || now_seconds() - o->start > MAX_SECONDS;
 }
 
 static void clear_one(const char *call, const char *text) {
     char *out = NULL, status[64];
-    observer o = {0, text};
+    observer o = {0, now_seconds(), text};
     int rc = esm_clear_with_progress(text, on_progress, &o, &out);
     check_reply(call, rc, out, text, status, sizeof status);
     esm_string_free(out);
@@ -150,6 +166,39 @@ static int small_specification(const char *text) {
     return small;
 }
 
+/* The session every input is stepped on as an update document (README "Sessions"): three
+ * prosumers, two with flex, so that rows, columns and flex updates reach the decoder (a storage
+ * update is refused: energy_sharing has no storage model, and the edits are taken back). */
+static const char *SESSION_PROBLEM =
+    "{\"schema\":\"esmarket/1\",\"mechanism\":\"energy_sharing\",\"grid\":{\"buyPrice\":0.3,\"sellPrice\":0.1},"
+    "\"communities\":[{\"id\":\"c\",\"sensitivity\":0.05}],\"prosumers\":["
+    "{\"id\":\"a\",\"loadKW\":4,\"flex\":{\"minKW\":0,\"maxKW\":5,\"costA\":0.2,\"costB\":0.05}},"
+    "{\"id\":\"b\",\"loadKW\":1,\"pvKW\":6,\"flex\":{\"minKW\":0,\"maxKW\":2,\"costA\":0.1,\"costB\":0.05}},"
+    "{\"id\":\"c\",\"loadKW\":2}]}";
+
+static void step_session(const char *text) {
+    char *error = NULL, *before = NULL, *after = NULL, *out = NULL, status[64];
+    esm_session *s = esm_session_new(SESSION_PROBLEM, &error);
+    if (!s) finding("esm_session_new refused the harness's own problem", SESSION_PROBLEM, error);
+    if (esm_session_state(s, &before) != ESM_OK) finding("esm_session_state failed", text, before);
+    int rc = esm_session_step(s, text, &out);
+    check_reply("esm_session_step", rc, out, text, status, sizeof status);
+    esm_string_free(out);
+    if (rc != ESM_OK) {
+        if (esm_session_state(s, &after) != ESM_OK || strcmp(before, after))
+            finding("a session step that returned an error changed the session", text, after);
+    }
+    out = NULL;
+    rc = esm_session_step(s, "{}", &out);
+    check_reply("esm_session_step (after)", rc, out, text, status, sizeof status);
+    if (rc != ESM_OK) finding("the session does not clear \"{}\" after the input's step", text, out);
+    esm_string_free(out);
+    esm_string_free(before);
+    esm_string_free(after);
+    esm_string_free(error);
+    esm_session_free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     if (!text) return 0;
@@ -157,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0; /* the C API reads up to the first NUL */
 
     clear_one("esm_clear_with_progress", text);
+    step_session(text);
 
     if (small_specification(text)) {
         char *problem = NULL, status[64];

@@ -128,7 +128,18 @@ def generated_documents(generate):
             net = dict(doc["network"], model="lindistflow")
             docs.append(dict(doc, network=net))
             docs.append(dict(doc, network=dict(doc["network"], vMinPu=0.99)))  # infeasible
-    return docs + SPECS
+    return docs + SPECS + SESSION_UPDATES
+
+
+# Update documents for the harness's session (its three prosumers a, b, c; README "Sessions").
+SESSION_UPDATES = [
+    {},
+    {"prosumers": {"loadKW": [3, 1.5, 2.5], "pvKW": [0, 5, None]}},
+    {"prosumers": {"id": ["b"], "flex": {"maxKW": [4]}, "storage": {"socKWh": [2]}}},
+    {"prosumers": [{"id": "a", "loadKW": 2.2, "flex": {"costB": 0.07}}, {"id": "c", "pvKW": 1}]},
+    {"grid": {"buyPrice": 0.4}, "options": {"tolerance": 1e-7}},
+    {"prosumers": [{"id": "c", "storage": {"socKWh": 1}}]},
+]
 
 
 def main():

@@ -184,3 +184,89 @@ def test_generated_case_replays_through_a_session():
             assert r.status == "solved"
             # bit-identical: the same slot problem, numbers written shortest-round-trip
             assert [p["socKWh"] for p in r.prosumers] == [p["socKWh"][t] for p in whole.prosumers]
+
+
+# ------------------------------------------------------------------------------------------------
+# Route "offline" (spec §7 C7): the perfect-foresight optimum against CVXPY over the horizon.
+# ------------------------------------------------------------------------------------------------
+PV_SHAPE = [0.0, 0.4, 1.0, 0.8, 0.2, 0.0]
+LOAD_SHAPE = [0.8, 1.0, 0.7, 0.9, 1.3, 1.1]
+BUY_T = [0.20, 0.25, 0.30, 0.28, 0.35, 0.22]
+SELL_T = [0.05, 0.06, 0.04, 0.05, 0.08, 0.05]
+
+
+def horizon_document(algorithm):
+    doc = slot_document(None, algorithm)
+    T = len(PV_SHAPE)
+    doc["periods"] = T
+    doc["grid"] = {"buyPrice": BUY_T, "sellPrice": SELL_T}
+    doc["options"]["priceCeiling"] = max(BUY_T)
+    for d, who in zip(doc["prosumers"], PEOPLE):
+        d["pvKW"] = [round(who["pv"] * s, 6) for s in PV_SHAPE]
+        d["loadKW"] = [round(who["load"] * s, 6) for s in LOAD_SHAPE]
+    return doc
+
+
+def cvxpy_horizon(doc, final_soc):
+    """min Σ_t Σ_i C_i(t) with the batteries' dynamics over the horizon and E_i(T) ≥ final_soc[i]."""
+    T, n, m = doc["periods"], len(PEOPLE), len(EDGES)
+    people = doc["prosumers"]
+    cost, cons = 0, []
+    soc = {i: who["bat"]["soc"] for i, who in enumerate(PEOPLE) if who["bat"]}
+    for t in range(T):
+        g = cp.Variable(n, nonneg=True)
+        s = cp.Variable(n, nonneg=True)
+        u = cp.Variable(n, nonneg=True)
+        p = cp.Variable((m, 2))
+        c = cp.Variable(n, nonneg=True)
+        e = cp.Variable(n, nonneg=True)
+        cons += [p[:, 0] + p[:, 1] == 0]
+        for i, who in enumerate(PEOPLE):
+            pv, load = people[i]["pvKW"][t], people[i]["loadKW"][t]
+            cons += [u[i] <= pv]
+            trade = 0
+            for k, (a, b) in enumerate(EDGES):
+                if a == i:
+                    trade += p[k, 0]
+                    cost += H * 0.5 * KAPPA[a] * cp.square(p[k, 0])
+                if b == i:
+                    trade += p[k, 1]
+                    cost += H * 0.5 * KAPPA[b] * cp.square(p[k, 1])
+            cons += [g[i] - s[i] + e[i] - c[i] + trade == load - pv + u[i]]
+            cost += H * (doc["grid"]["buyPrice"][t] * g[i] - doc["grid"]["sellPrice"][t] * s[i])
+            bat = who["bat"]
+            if bat:
+                cons += [c[i] <= bat["c"], e[i] <= bat["e"]]
+                soc[i] = soc[i] + H * (bat["ec"] * c[i] - e[i] / bat["ed"])
+                cons += [soc[i] >= bat["lo"], soc[i] <= bat["hi"]]
+                cost += H * bat["wear"] * (c[i] + e[i])
+            else:
+                cons += [c[i] == 0, e[i] == 0]
+    cons += [soc[i] >= final_soc[i] for i in soc]
+    prob = cp.Problem(cp.Minimize(cost), cons)
+    prob.solve(solver=cp.CLARABEL)
+    assert prob.status == "optimal"
+    return prob.value
+
+
+def test_offline_route_is_the_perfect_foresight_optimum():
+    online = esmarket.clear(horizon_document("centralized"))
+    offline = esmarket.clear(horizon_document("offline"))
+    assert online.status == "solved" and offline.status == "solved", (online.message, offline.message)
+    T = len(PV_SHAPE)
+    online_total = sum(online.objective["totalCost"])
+    assert offline.objective["onlineCost"] == pytest.approx(online_total, rel=1e-9, abs=1e-9)
+    # The batteries end at least where the online policy left them, and the optimum under that
+    # condition is CVXPY's.
+    final = {i: row["socKWh"][T - 1] for i, row in enumerate(online.prosumers) if PEOPLE[i]["bat"]}
+    value = cvxpy_horizon(horizon_document("offline"), final)
+    assert offline.objective["offlineCost"] == pytest.approx(value, rel=1e-6, abs=1e-6)
+    assert sum(offline.objective["totalCost"]) == pytest.approx(value, rel=1e-6, abs=1e-6)
+    for i in final:
+        assert offline.prosumers[i]["socKWh"][T - 1] >= final[i] - 1e-6
+    # C7 (b): no causal policy beats perfect foresight.
+    assert offline.quality["onlineGap"] >= -1e-6
+    assert offline.quality["onlineGap"] == pytest.approx(online_total - value, abs=1e-5)
+    # Reciprocity and balances hold in every period of the schedule.
+    assert offline.quality["reciprocityResidualKW"] <= 1e-6
+    assert offline.quality["balanceResidualKW"] <= 1e-6

@@ -78,3 +78,75 @@ def test_table_without_pandas(esm, t1, monkeypatch):
 def test_unknown_table(esm, t1):
     with pytest.raises(KeyError):
         esm.clear(t1).table("generators")
+
+
+# -- tables ready to join (issue 18, item 4) ----------------------------------------------------
+def test_prosumer_rows_carry_bus_and_community(esm):
+    doc = esm.generate_case("two_layer", prosumers=120, seed=4, feeder="ieee33bw", communities=4)
+    r = esm.clear(doc)
+    community_bus = {c["id"]: c["bus"] for c in doc["communities"]}
+    rows = r.rows("prosumers")
+    assert [row["id"] for row in rows] == [p["id"] for p in doc["prosumers"]]
+    for row, p in zip(rows, doc["prosumers"]):
+        assert row["community"] == p["community"]
+        assert row["bus"] == p.get("bus", community_bus[p["community"]])
+        assert list(row)[:3] == ["id", "bus", "community"]
+    # the raw lists stay what the library wrote
+    assert "bus" not in r.prosumers[0]
+    # bus ids join with the buses table of a network mechanism
+    so = esm.generate_case("social_optimum", prosumers=50, seed=4, feeder="ieee33bw")
+    rs = esm.clear(so)
+    buses = {b["id"] for b in rs.rows("buses")}
+    assert all(row["bus"] in buses for row in rs.rows("prosumers"))
+    assert all(row["community"] is None for row in rs.rows("prosumers"))
+
+
+def test_energy_sharing_single_community_is_named(esm, t1):
+    rows = esm.clear(t1).rows("prosumers")
+    assert {row["community"] for row in rows} == {"c1"}
+    assert {row["bus"] for row in rows} == {None}
+
+
+def test_multi_period_rows_have_a_period_column(esm):
+    doc = esm.generate_case("p2p_gne", prosumers=5, seed=2, periods=3)
+    r = esm.clear(doc)
+    rows = r.rows("prosumers")
+    assert len(rows) == 5 * 3
+    assert [row["period"] for row in rows[:3]] == [0, 1, 2]
+    for row in rows:
+        raw = next(p for p in r.prosumers if p["id"] == row["id"])
+        value = raw["flexKW"][row["period"]]
+        assert row["flexKW"] == value or (abs(value) <= 1e-8 * max(1.0, max(abs(x) for p in r.prosumers for x in p["flexKW"])) and row["flexKW"] == 0.0)
+    trades = r.rows("trades")
+    assert len(trades) == 3 * len(r.trades)
+    assert list(trades[0])[:3] == ["from", "to", "period"]
+
+
+def test_zero_rule():
+    from esmarket import Result
+    doc = {"schema": "esmarket/1", "mechanism": "two_layer", "status": "solved", "message": "",
+           "lines": [{"id": "1", "pKW": 120.0, "congestionPrice": -3.9e-29, "limitKW": -1},
+                     {"id": "2", "pKW": 1e-7, "congestionPrice": 0.25, "limitKW": 50},
+                     {"id": "3", "pKW": 2e-6, "congestionPrice": -0.0, "limitKW": 50}],
+           "trades": [{"from": "a", "to": "b", "kW": 1.0, "reciprocityResidualKW": 3e-13}],
+           "quality": {}, "stats": {}}
+    r = Result(doc, problem={"options": {"tolerance": 1e-9}})
+    lines = r.rows("lines")
+    # scale of pKW is 120: 120 · 1e-9 = 1.2e-7 ≥ 1e-7 → 0; 2e-6 stays
+    assert [l["pKW"] for l in lines] == [120.0, 0.0, 2e-6]
+    assert [l["congestionPrice"] for l in lines] == [0.0, 0.25, 0.0]
+    assert str(lines[2]["congestionPrice"]) == "0.0"        # no negative zero
+    assert r.rows("trades")[0]["reciprocityResidualKW"] == 3e-13   # residuals are kept
+    assert doc["lines"][0]["congestionPrice"] == -3.9e-29   # the document is untouched
+    # default tolerance 1e-8 without a problem
+    assert Result(doc).rows("lines")[1]["pKW"] == 0.0
+
+
+def test_session_step_rows_carry_the_configuration_keys(esm):
+    config = esm.generate_case("p2p_online", prosumers=4, seed=5, periods=2)
+    with esm.Session(config) as s:
+        rows = s.step().rows("prosumers")
+        state = s.state()
+    assert [r["bus"] for r in rows] == [p["bus"] for p in config["prosumers"]]
+    with esm.Session(state) as resumed:
+        assert [r["bus"] for r in resumed.step().rows("prosumers")] == [p["bus"] for p in config["prosumers"]]

@@ -3,7 +3,8 @@
 The package itself is pure Python (ctypes). When the Swift library has been built
 (`swift build -c release --product esmarket` at the repository root), the build step copies
 `../../.build/release/libesmarket.so` into the package, so an installed package finds the library
-"next to itself" without any environment variable. When the library is not there, the install
+"next to itself" without any environment variable. It also copies the contract's JSON Schemas
+(`../../schema/*.schema.json`, the one source) into `esmarket/schema/` for `esmarket.schema(name)`. When the library is not there, the install
 still works and `esmarket` looks for the library at run time (see `esmarket._native`).
 
 Environment (install time):
@@ -20,6 +21,7 @@ from setuptools.dist import Distribution
 
 HERE = Path(__file__).resolve().parent
 LIB_NAME = "libesmarket.so"
+SCHEMA_DIR = HERE.parent.parent / "schema"
 
 
 def _library_to_bundle():
@@ -44,6 +46,11 @@ class BuildPyWithLibrary(build_py):
     def run(self):
         super().run()
         target_dir = Path(self.build_lib) / "esmarket"
+        schemas = sorted(SCHEMA_DIR.glob("*.schema.json"))
+        if schemas:
+            (target_dir / "schema").mkdir(parents=True, exist_ok=True)
+            for path in schemas:
+                shutil.copy2(path, target_dir / "schema" / path.name)
         target = target_dir / LIB_NAME
         if BUNDLED is not None:
             target_dir.mkdir(parents=True, exist_ok=True)

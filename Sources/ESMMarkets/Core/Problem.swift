@@ -20,8 +20,7 @@ public enum Mechanism: String, Sendable, CaseIterable {
         case .twoLayerVoltage: return ["non_iterative", "misocp", "centralized"]
         case .p2pReconfiguration: return ["centralized", "two_tier"]
         case .p2pGNE: return ["centralized", "proximal_point"]
-        // "centralized" first until the ADMM route lands (it answers unsupported meanwhile).
-        case .p2pOnline: return ["centralized", "admm"]
+        case .p2pOnline: return ["centralized", "admm", "offline"]
         case .socialOptimum: return ["centralized"]
         case .conic: return ["interior_point"]
         }

@@ -11,6 +11,7 @@ from ._api import Session, clear, generate_case, generate_case_json, schema, ver
 from ._native import LibraryNotFoundError, find_library, library_path
 from .errors import EsmarketError
 from .result import Result
+from . import plot  # matplotlib is imported only when a plot is drawn
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "generate_case",
     "generate_case_json",
     "library_path",
+    "plot",
     "schema",
     "version",
 ]

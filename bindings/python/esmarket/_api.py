@@ -5,9 +5,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union, overload
 
-from . import _native
+from . import _native, _schemas
 from .errors import EsmarketError
 from .result import Result
 
@@ -152,9 +152,19 @@ def version() -> str:
     return _native.library().esm_version().decode("utf-8")
 
 
-def schema() -> str:
-    """Schema name of the documents the library reads and writes ("esmarket/1")."""
-    return _native.library().esm_schema().decode("utf-8")
+@overload
+def schema() -> str: ...
+@overload
+def schema(name: str) -> Dict[str, Any]: ...
+
+
+def schema(name: Optional[str] = None) -> Union[str, Dict[str, Any]]:
+    """Without a name: the schema name of the documents the library reads and writes
+    ("esmarket/1"). ``schema("problem")`` / ``schema("result")``: that document's JSON Schema
+    (draft 2020-12) as a dict — the repository's schema/*.schema.json, shipped in the package."""
+    if name is None:
+        return _native.library().esm_schema().decode("utf-8")
+    return _schemas.load(name)
 
 
 def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> Result:
@@ -175,7 +185,7 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     data = _problem_bytes(problem)
     if progress is None:
         rc, text = _native.call_with_output("esm_clear", data)
-        return Result(_document_from(rc, text, "esm_clear"))
+        return Result(_document_from(rc, text, "esm_clear"), problem=_problem_source(problem, data))
 
     if not callable(progress):
         raise TypeError("progress must be callable")
@@ -194,7 +204,20 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None) -> R
     rc, text = _native.clear_with_progress(data, on_event)
     if failure:
         raise failure[0]
-    return Result(_document_from(rc, text, "esm_clear_with_progress"))
+    return Result(_document_from(rc, text, "esm_clear_with_progress"), problem=_problem_source(problem, data))
+
+
+def _problem_source(problem: Problem, data: bytes) -> Any:
+    """What a Result keeps of its problem for its tables' join keys: the caller's own object (a
+    dict, JSON text or bytes: no copy is kept alive), a file as its path (read again only if a
+    table asks for it)."""
+    if isinstance(problem, (Mapping, bytes, bytearray)):
+        return problem
+    if isinstance(problem, os.PathLike):
+        return Path(problem)
+    if isinstance(problem, str):
+        return problem if _looks_like_json(problem) or not os.path.isfile(problem) else Path(problem)
+    return data
 
 
 def _case_spec(mechanism: str, prosumers: Optional[int], seed: Optional[int],
@@ -242,24 +265,40 @@ def generate_case(mechanism: str = "energy_sharing", *, prosumers: Optional[int]
 
 
 # ---------------------------------------------------------------------------------------------
-# online sessions (p2p_online)
+# sessions (every mechanism; p2p_online steps through slots)
 # ---------------------------------------------------------------------------------------------
 class Session:
-    """An online p2p_online session: one slot at a time, with its state kept in the library.
+    """A problem kept in the library between calls (README "Sessions"), for any mechanism.
+
+    Market mechanisms: the session decodes the problem once; each step takes an update document
+    with the new values of what changed and clears the updated market:
+
+        with esmarket.Session(problem) as s:
+            r = s.step({"prosumers": {"loadKW": loads, "pvKW": pv}})         # columns, every prosumer
+            r = s.step({"prosumers": [{"id": "p7", "flex": {"maxKW": 3}}],   # rows, by id
+                        "grid": {"buyPrice": 0.31}})
+            document = s.state()        # the equivalent full problem document (a dict)
+
+    A step gives the result a fresh clear() of state() gives, bit for bit.
+
+    p2p_online: one slot at a time, with its state (SoC, queues) kept in the library:
 
         with esmarket.Session(config) as s:
             r = s.step({"pvKW": [...], "loadKW": [...], "buyPrice": 0.25, "sellPrice": 0.05})
             checkpoint = s.state()          # a dict; esmarket.Session(checkpoint) resumes there
 
-    config: a p2p_online problem document (dict, JSON text, bytes or path) or a state document
-    from state(). step() returns the slot's Result; bad input raises EsmarketError (with .path)
-    and leaves the session unchanged. A session must not be used from two threads at once;
-    different sessions are independent. close() (or leaving the with block) releases it.
+    config: a problem document (dict, JSON text, bytes or path) or a p2p_online state document
+    from state(). step() returns the Result; bad input raises EsmarketError (with .path, in the
+    update document) and leaves the session unchanged. A session must not be used from two
+    threads at once; different sessions are independent. close() (or leaving the with block)
+    releases it.
     """
 
     def __init__(self, config: Problem) -> None:
         self._handle: Optional[int] = None
-        handle, error = _native.session_new(_problem_bytes(config))
+        data = _problem_bytes(config)
+        self._config = _problem_source(config, data)  # the steps' tables take their keys from it
+        handle, error = _native.session_new(data)
         if not handle:
             raise _error_from(_native.ESM_ERR_INVALID_INPUT if error else _native.ESM_ERR_INTERNAL, error)
         self._handle = handle
@@ -269,15 +308,17 @@ class Session:
             raise ValueError("the session is closed")
         return self._handle
 
-    def step(self, period: Optional[Mapping[str, Any]] = None) -> Result:
-        """Clears the next slot; period keys pvKW, loadKW (one value per prosumer), buyPrice,
-        sellPrice, each optional (default: the configuration's value at this slot)."""
-        data = _problem_bytes(dict(period or {}))
+    def step(self, update: Optional[Mapping[str, Any]] = None) -> Result:
+        """Clears the updated market (market mechanisms: keys prosumers, grid, options), or the
+        next slot (p2p_online: keys pvKW, loadKW with one value per prosumer, buyPrice,
+        sellPrice); every key is optional."""
+        data = _problem_bytes(dict(update or {}))
         rc, text = _native.session_call("esm_session_step", self._live(), data)
-        return Result(_document_from(rc, text, "esm_session_step"))
+        return Result(_document_from(rc, text, "esm_session_step"), problem=self._config)
 
     def state(self) -> Dict[str, Any]:
-        """The state document (slot, socKWh, queueKWh, config) to checkpoint and resume."""
+        """What esmarket.Session() resumes from: the equivalent problem document (market
+        mechanisms), or the state document (slot, socKWh, queueKWh, config) of p2p_online."""
         rc, text = _native.session_call("esm_session_state", self._live())
         return _document_from(rc, text, "esm_session_state")
 

@@ -13,33 +13,16 @@ enum P2POnline {
         if control.stopsAtStart(#"{"event":"start","mechanism":"p2p_online","prosumers":\#(problem.prosumers.count),"trades":\#(setup.graph.edges.count),"periods":\#(problem.periods)}"#, &result) {
             return result
         }
+        if problem.algorithm == "offline" { return try OnlineOffline.clear(problem, setup: setup, control: control) }
         let started = monotonicSeconds()
-        var session = OnlineSession(setup)
-        var outcomes: [SlotOutcome] = []
-        let grid = problem.grid ?? GridTariff(buyPrice: [0], sellPrice: [0])
-        for t in 0..<problem.periods {
-            let outcome = try session.step(pvKW: problem.prosumers.map { $0.pvKW[t] },
-                                           loadKW: problem.prosumers.map { $0.loadKW[t] },
-                                           buyPrice: grid.buyPrice[t], sellPrice: grid.sellPrice[t], control: control)
-            result.iterations += outcome.iterations
-            guard outcome.status.hasSolution else {
-                result.status = ResultStatus(outcome.status).forMarket
-                result.message = "slot \(t): " + (result.status == .infeasible
-                    ? "no operating point meets every prosumer's balance, the battery, trade and network limits (\(outcome.message))"
-                    : "the solver ended with \(outcome.status.rawValue): \(outcome.message)")
-                result.diagnosis = [("period", "\(t)")]
-                result.solveSeconds = monotonicSeconds() - started
-                return result
-            }
-            if outcome.status != .solved { result.status = ResultStatus(outcome.status) }
-            outcomes.append(outcome)
-            if control.report(#"{"event":"slot","mechanism":"p2p_online","slot":\#(t)}"#) {
-                result.status = .interrupted
-                result.message = "interrupted by the progress observer after slot \(t)"
-                result.solveSeconds = monotonicSeconds() - started
-                return result
-            }
+        let run = try run(setup, control: control)
+        if var failure = run.failure {
+            failure.solveSeconds = monotonicSeconds() - started
+            return failure
         }
+        let outcomes = run.outcomes
+        result.iterations = run.iterations
+        for outcome in outcomes where outcome.status != .solved { result.status = ResultStatus(outcome.status) }
         OnlineResult.fill(&result, setup: setup, outcomes: outcomes)
         if problem.algorithm == "admm" {
             result.quality += [("admmIterationsMax", Double(outcomes.map(\.iterations).max() ?? 0)),
@@ -50,6 +33,47 @@ enum P2POnline {
         if !setup.notes.isEmpty { result.message = (result.message.isEmpty ? "" : result.message + "; ") + setup.notes.joined(separator: "; ") }
         result.solveSeconds = monotonicSeconds() - started
         return result
+    }
+
+    /// The online policy over the document's periods (route `admm` when asked, else
+    /// `centralized`): every slot's outcome, or the result to answer when a slot fails or the
+    /// observer stops the run.
+    struct Run {
+        var outcomes: [SlotOutcome] = []
+        var iterations = 0
+        var failure: MarketResult?
+    }
+
+    static func run(_ setup: OnlineSetup, control: SolveControl) throws -> Run {
+        let problem = setup.problem
+        var session = OnlineSession(setup)
+        var run = Run()
+        let grid = problem.grid ?? GridTariff(buyPrice: [0], sellPrice: [0])
+        for t in 0..<problem.periods {
+            let outcome = try session.step(pvKW: problem.prosumers.map { $0.pvKW[t] },
+                                           loadKW: problem.prosumers.map { $0.loadKW[t] },
+                                           buyPrice: grid.buyPrice[t], sellPrice: grid.sellPrice[t], control: control)
+            run.iterations += outcome.iterations
+            guard outcome.status.hasSolution else {
+                var result = MarketResult(mechanism: .p2pOnline, status: ResultStatus(outcome.status).forMarket, algorithm: problem.algorithm)
+                result.iterations = run.iterations
+                result.message = "slot \(t): " + (result.status == .infeasible
+                    ? "no operating point meets every prosumer's balance, the battery, trade and network limits (\(outcome.message))"
+                    : "the solver ended with \(outcome.status.rawValue): \(outcome.message)")
+                result.diagnosis = [("period", "\(t)")]
+                run.failure = result
+                return run
+            }
+            run.outcomes.append(outcome)
+            if control.report(#"{"event":"slot","mechanism":"p2p_online","slot":\#(t)}"#) {
+                var result = MarketResult(mechanism: .p2pOnline, status: .interrupted, algorithm: problem.algorithm)
+                result.iterations = run.iterations
+                result.message = "interrupted by the progress observer after slot \(t)"
+                run.failure = result
+                return run
+            }
+        }
+        return run
     }
 }
 

@@ -68,6 +68,10 @@ enum P2PReconfiguration {
                 }
             } else if let failed = search, failed.status == .infeasible {
                 search = TopologySearch(closed: [], status: .infeasible, relativeGap: 0, bestBound: 0, nodes: nodes, message: failed.message)
+            } else if let failed = search, failed.status == .interrupted || failed.status == .timeLimit {
+                // The caller stopped the search, or its time is up: no joint search after it.
+                search = TopologySearch(closed: [], status: failed.status, relativeGap: 0, bestBound: 0, nodes: nodes,
+                                        message: failed.message.isEmpty ? "stopped in period \(closed.count)" : failed.message)
             } else {
                 search = nil
             }
