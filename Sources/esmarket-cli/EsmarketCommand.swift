@@ -1,4 +1,5 @@
-// The `esmarket` command-line tool: clear a problem file, generate a case, or run the demo.
+// The `esmarket` command-line tool: clear a problem file, generate a case, run the demo, or print
+// the contract's JSON Schema.
 import ArgumentParser
 import esmarket
 
@@ -16,6 +17,6 @@ struct EsmarketCommand: ParsableCommand {
         """,
         // The library's version (esm_version, Sources/esmarket/CAPI.swift): the one place it is written.
         version: String(cString: esm_version()),
-        subcommands: [Clear.self, Generate.self, Demo.self]
+        subcommands: [Clear.self, Generate.self, Demo.self, Schema.self]
     )
 }
