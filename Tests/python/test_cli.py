@@ -274,6 +274,31 @@ def test_pretty_only_adds_whitespace(cases):
     assert masked(json.loads(cleared.stdout)) == masked(json.loads(run("clear", cases["p2p_gne"]).stdout))
 
 
+# --- schema --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["problem", "result"])
+def test_schema_prints_the_contract_file(name, cases, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = run("schema", name)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (REPO / "schema" / f"{name}.schema.json").read_text(encoding="utf-8")
+    assert run("schema", name, "-o", tmp_path / "s.json").returncode == 0
+    assert (tmp_path / "s.json").read_text(encoding="utf-8") == out.stdout
+    # The printed schema is usable as it stands: a generated case and its result pass it.
+    validator = jsonschema.Draft202012Validator(json.loads(out.stdout))
+    problem = json.loads(cases["two_layer"].read_text())
+    document = problem if name == "problem" else json.loads(run("clear", cases["two_layer"]).stdout)
+    assert not list(validator.iter_errors(document))
+    problem["prosumers"][0]["noSuchKey"] = 1
+    if name == "problem":
+        assert list(validator.iter_errors(problem))
+
+
+def test_schema_refuses_an_unknown_name():
+    out = run("schema", "options")
+    assert out.returncode == 64 and "problem, result" in out.stderr
+
+
 # --- generate: every option of the case generator -------------------------------------------
 
 @pytest.mark.parametrize("options,spec", [
