@@ -18,15 +18,16 @@ struct OptionOverrides {
         values.append((key, value))
     }
 
-    /// `document` with the overrides in its root `options` object (created if absent). A document
-    /// that is not JSON, whose root is not an object or whose `options` is not an object is
-    /// returned unchanged: the library reports what is wrong, with its byte offset or path.
+    /// `document` with the overrides in its root `options` object (created if absent or null).
+    /// A document that is not JSON, whose root is not an object or whose `options` is not an
+    /// object is returned unchanged: the library reports what is wrong, with its offset or path.
     func apply(to document: String) -> String {
         guard !values.isEmpty, isJSON(document), let tree = JSONTree.parse(document),
               json_object_get_type(tree.root) == json_type_object else { return document }
         return withExtendedLifetime(tree) { () -> String in
             var options: OpaquePointer?
-            if json_object_object_get_ex(tree.root, "options", &options) == 0 {
+            // Absent, or null (json-c's NULL), which the library reads as absent: a new object.
+            if json_object_object_get_ex(tree.root, "options", &options) == 0 || options == nil {
                 guard let created = json_object_new_object() else { return document }
                 _ = json_object_object_add(tree.root, "options", created)
                 options = created
@@ -40,10 +41,11 @@ struct OptionOverrides {
         }
     }
 
-    /// Whether the library reads `document` as JSON. json-c on its own also reads what the library
-    /// refuses (raw control characters in strings, lone surrogate escapes), and writing that back
-    /// would make it valid; and json-c cuts an object key at a `\u0000`, which the library refuses
-    /// with the key's path, so such a document is not rewritten either.
+    /// Whether the library reads `document` as JSON (its own strict json-c reader decides).
+    /// json-c on its own also reads what the library refuses, such as raw control characters in
+    /// strings, and writing that back would make it valid. json-c also cuts an object key at a
+    /// `\u0000`, which the library refuses with the key's path: a document the library refuses
+    /// that holds a `\u0000` is not rewritten either, so that error is the one the user sees.
     private func isJSON(_ document: String) -> Bool {
         do {
             _ = try ProblemDecoder.decode(document)

@@ -216,6 +216,10 @@ def test_option_flags_rewrite_only_the_options_member():
     assert out.stdout.strip() == (document[:-1] + ',"options":{"timeLimitSeconds":0.5,"threads":2}}').replace(
         r"\u00e9\u00e8", "éè")
     assert json.loads(out.stdout)["series"] == json.loads(numbers)
+    # A null options member is read as absent by the library: the flag must still reach it.
+    document = head + '"options":null' + tail
+    out = run("clear", "-", "--print-problem", "--algorithm", "exact", stdin=document)
+    assert json.loads(out.stdout)["options"] == {"algorithm": "exact"}
 
 
 @pytest.mark.parametrize("text,offset", [
@@ -231,6 +235,16 @@ def test_option_flags_leave_text_that_is_not_json_to_the_library(text, offset):
     if offset is not None:
         assert f"at byte {offset}:" in flagged.stderr
     assert run("clear", "-", "--print-problem", "--algorithm", "exact", stdin=text).stdout.strip() == text
+
+
+def test_option_flags_leave_a_key_with_nul_to_the_library(cases):
+    # json-c cuts keys at NUL: rewritten, "id\u0000x" would silently become a second "id".
+    text = cases["energy_sharing"].read_text().strip()
+    text = text.replace('"prosumers":[{', r'"prosumers":[{"id\u0000x":"other",', 1)
+    direct = run("clear", "-", stdin=text)
+    flagged = run("clear", "-", "--algorithm", "centralized", stdin=text)
+    assert direct.returncode == flagged.returncode == 2
+    assert flagged.stderr == direct.stderr and "NUL" in flagged.stderr, flagged.stderr
 
 
 def test_deep_nesting_is_refused_with_the_depth(cases):
