@@ -16,7 +16,8 @@ final class JSONTree {
     deinit { json_object_put(root) }
 
     /// Parses strict JSON with json-c; nil when `text` is not JSON, is deeper than
-    /// `maximumDepth` or is a bare scalar (every document the tool reads is an object).
+    /// `maximumDepth`, is `null` or is a bare number (json-c waits for more text after one;
+    /// every document the tool reads is an object).
     static func parse(_ text: String) -> JSONTree? {
         var copy = text
         return copy.withUTF8 { bytes -> JSONTree? in
