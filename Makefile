@@ -15,9 +15,10 @@ deps:
 	  echo "== installing libjson-c-dev and pkg-config"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libjson-c-dev pkg-config; }
 
-## test-deps: test-only Python packages and valgrind for the C API test.
+## test-deps: test-only Python packages, valgrind for the C API test, cmake for the CMake consumer example.
 test-deps: deps
 	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind; }
+	@command -v cmake >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq cmake; }
 	@$(PYTHON) -m pip install -q --disable-pip-version-check -r Tests/python/requirements.txt
 
 ## build: libesmarket.so and the `esmarket` command-line tool (bin/esmarket), release mode.
@@ -25,6 +26,28 @@ build: deps
 	$(SWIFT) build -c release --product esmarket
 	$(SWIFT) build -c release --product esmarket-cli
 	@mkdir -p bin && cp $(RELEASE)/esmarket-cli bin/esmarket
+
+## install: libesmarket.so, esmarket.h, esmarket.pc and bin/esmarket under $(DESTDIR)$(PREFIX)
+## (run `make build` first; `sudo make install` then only copies). uninstall removes them.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+# The version is written once, in the C ABI (esm_version); esmarket.pc takes it from there.
+VERSION    := $(shell sed -n 's/^let libraryVersion: StaticString = "\(.*\)"$$/\1/p' Sources/esmarket/CAPI.swift)
+INSTALLED  := lib/libesmarket.so include/esmarket.h lib/pkgconfig/esmarket.pc bin/esmarket
+.PHONY: install uninstall
+
+install:
+	@test -f $(RELEASE)/libesmarket.so -a -f bin/esmarket || { echo "run 'make build' first"; exit 1; }
+	@test -n "$(VERSION)" || { echo "no libraryVersion in Sources/esmarket/CAPI.swift"; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(RELEASE)/libesmarket.so $(DESTDIR)$(PREFIX)/lib/libesmarket.so
+	install -m 644 include/esmarket.h $(DESTDIR)$(PREFIX)/include/esmarket.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' esmarket.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/esmarket.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/esmarket.pc
+	install -m 755 bin/esmarket $(DESTDIR)$(PREFIX)/bin/esmarket
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 
 ## demo: the main job on a built-in case (IEEE 123-bus feeder, 12,300 prosumers).
 demo: build

@@ -38,9 +38,12 @@ let package = Package(
         .executableTarget(
             name: "esmarket-cli",
             dependencies: [
-                "ESMJSON", "ESMMarkets",
+                "esmarket", "ESMJSON", "ESMMarkets", "ESMGrid", "CJSONC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // Like the .so: the Swift runtime is linked in, so bin/esmarket runs without a toolchain.
+            // swift-argument-parser pulls in FoundationEssentials, whose static archive needs these three.
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-lswiftSynchronization"])]
         ),
         .testTarget(name: "ESMSolverTests", dependencies: ["ESMSolver"]),
         .testTarget(name: "ESMGridTests", dependencies: ["ESMGrid", "ESMSolver", "ESMJSON", "ESMMarkets"]),
