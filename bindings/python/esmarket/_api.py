@@ -234,7 +234,10 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None, pros
     data = _problem_bytes(problem)
     if progress is None:
         rc, text = _native.call_with_output("esm_clear", data)
-        return Result(_document_from(rc, text, "esm_clear"), problem=_problem_source(problem, data))
+        try:
+            return Result(_document_from(rc, text, "esm_clear"), problem=_problem_source(problem, data))
+        except EsmarketError as error:
+            raise _read_as_text(problem, error) from None
 
     if not callable(progress):
         raise TypeError("progress must be callable")
@@ -253,7 +256,21 @@ def clear(problem: Problem, *, progress: Optional[ProgressCallback] = None, pros
     rc, text = _native.clear_with_progress(data, on_event)
     if failure:
         raise failure[0]
-    return Result(_document_from(rc, text, "esm_clear_with_progress"), problem=_problem_source(problem, data))
+    try:
+        return Result(_document_from(rc, text, "esm_clear_with_progress"), problem=_problem_source(problem, data))
+    except EsmarketError as error:
+        raise _read_as_text(problem, error) from None
+
+
+def _read_as_text(problem: Any, error: EsmarketError) -> EsmarketError:
+    """A str that is neither JSON-looking nor a file was handed to the library as JSON text; when
+    that fails as invalid_json, say so (the user most likely meant a file)."""
+    if (error.code == "invalid_json" and isinstance(problem, str) and not _looks_like_json(problem)
+            and "\n" not in problem and len(problem) < 4096 and not os.path.isfile(problem)):
+        return EsmarketError(error.code, f"{error.message} (the argument {problem[:80]!r} was read as JSON "
+                             "text: there is no file of that name)", path=error.path, document=error.document,
+                             return_code=error.return_code)
+    return error
 
 
 def _problem_source(problem: Problem, data: bytes) -> Any:
