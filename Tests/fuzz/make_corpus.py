@@ -105,6 +105,23 @@ SPECS = [
 ]
 
 
+def columns_of(rows):
+    """prosumers as rows -> the column form (None where a prosumer has no value)."""
+    keys = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    table = {}
+    for key in keys:
+        if key in ("flex", "storage"):
+            fields = []
+            for row in rows:
+                fields += [f for f in (row.get(key) or {}) if f not in fields]
+            table[key] = {f: [(row.get(key) or {}).get(f) for row in rows] for f in fields}
+        else:
+            table[key] = [row.get(key) for row in rows]
+    return table
+
+
 def generated_documents(generate):
     docs = []
     for spec in SPECS:
@@ -124,7 +141,10 @@ def generated_documents(generate):
             docs.append(dict(doc, options={"algorithm": "proximal_point", "maxIterations": 50}))
             docs.append(dict(doc, options={"equilibrium": "wardrop"}))
             docs.append(dict(doc, network=dict(doc["network"], model="lindistflow")))
-        elif mech == "social_optimum":
+        if mech in ("energy_sharing", "social_optimum", "p2p_gne") and isinstance(doc.get("prosumers"), list):
+            # the column form of the prosumers, and column output (README "Columns")
+            docs.append(dict(doc, prosumers=columns_of(doc["prosumers"]), options={"output": "columns"}))
+        if mech == "social_optimum":
             net = dict(doc["network"], model="lindistflow")
             docs.append(dict(doc, network=net))
             docs.append(dict(doc, network=dict(doc["network"], vMinPu=0.99)))  # infeasible
