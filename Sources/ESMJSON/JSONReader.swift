@@ -40,13 +40,16 @@ final class JSONDocument {
             guard let base = chars.baseAddress, chars.count > 0 else { return nil }
             return json_tokener_parse_ex(tokener, base, Int32(clamping: chars.count))
         }
+        var ended = false
         if json_tokener_get_error(tokener) == json_tokener_continue && !text.isEmpty {
             // A bare number or literal at the very end waits for more input: say it has ended.
             let end: [CChar] = [0]
             parsed = end.withUnsafeBufferPointer { json_tokener_parse_ex(tokener, $0.baseAddress, 1) }
+            ended = true
         }
         let error = json_tokener_get_error(tokener)
-        let offset = min(json_tokener_get_parse_end(tokener), text.count)
+        // After the end marker json-c counts from it: the data ended at the text's last byte.
+        let offset = ended ? text.count : min(json_tokener_get_parse_end(tokener), text.count)
         if error == json_tokener_success && parsed == nil {
             throw InputError(.invalidInput, path: "", "expected an object, got null")
         }

@@ -173,3 +173,17 @@ def test_library_keeps_working_after_errors(esm, t1):
         with pytest.raises(esm.EsmarketError):
             esm.clear("{")
     assert esm.clear(t1).status == "solved"
+
+
+@pytest.mark.parametrize("text", ['{"schema": "esmarket/1", "mech', '{"a": [1, 2', '{"a": {"b": ', '[', '{"a": "unterminated'])
+def test_truncated_json_names_the_byte_where_the_data_ended(esm, text):
+    with pytest.raises(esm.EsmarketError) as caught:
+        esm.clear(text)
+    assert caught.value.code == "invalid_json"
+    assert f"at byte {len(text.encode())}:" in caught.value.message, caught.value.message
+
+
+def test_a_name_that_is_no_file_says_it_was_read_as_json_text(esm):
+    with pytest.raises(esm.EsmarketError) as caught:
+        esm.clear("no_such_problem_file")
+    assert "read as JSON text" in caught.value.message and "no file of that name" in caught.value.message
