@@ -8,7 +8,8 @@ Sources:
   * the Python tests' documents: conftest's T1 variants, test_conic_random's random LP / QP /
     SOCP with their infeasible and unbounded twins, its mixed-integer problems and DistFlow SOCPs
     (needs numpy and scipy, installed by `make test-deps`; skipped without them);
-  * small cases of the case generator for every mechanism: energy_sharing (each algorithm,
+  * small cases of the case generator for every mechanism (p2p_online with its offline and admm
+    routes, p2p_reconfiguration with and without the topology search): energy_sharing (each algorithm,
     priceTaking, 2 periods), two_layer (direct / bidding / centralized, congested), social_optimum
     (SOCP and LinDistFlow), two_layer_voltage (which may answer `unsupported`), and the
     generator's specifications themselves (the harness hands every input to esm_generate_case).
@@ -102,6 +103,8 @@ SPECS = [
     {"mechanism": "two_layer_voltage", "prosumers": 12, "communities": 3, "feeder": "ieee37", "seed": 9},
     {"mechanism": "p2p_gne", "prosumers": 6, "periods": 3, "feeder": "ieee33bw", "seed": 10},
     {"mechanism": "p2p_gne", "prosumers": 8, "periods": 2, "connectivity": 0.3, "seed": 11},
+    {"mechanism": "p2p_online", "prosumers": 4, "periods": 3, "seed": 12},
+    {"mechanism": "p2p_reconfiguration", "prosumers": 3, "periods": 1, "seed": 13},
 ]
 
 
@@ -141,6 +144,11 @@ def generated_documents(generate):
             docs.append(dict(doc, options={"algorithm": "proximal_point", "maxIterations": 50}))
             docs.append(dict(doc, options={"equilibrium": "wardrop"}))
             docs.append(dict(doc, network=dict(doc["network"], model="lindistflow")))
+        elif mech == "p2p_online":
+            docs.append(dict(doc, options={"algorithm": "offline"}))
+            docs.append(dict(doc, options={"algorithm": "admm", "maxIterations": 200}))
+        elif mech == "p2p_reconfiguration":
+            docs.append(dict(doc, options=dict(doc.get("options") or {}, reconfigure=False)))
         if mech in ("energy_sharing", "social_optimum", "p2p_gne") and isinstance(doc.get("prosumers"), list):
             # the column form of the prosumers, and column output (README "Columns")
             docs.append(dict(doc, prosumers=columns_of(doc["prosumers"]), options={"output": "columns"}))
