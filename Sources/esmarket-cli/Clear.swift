@@ -43,6 +43,9 @@ struct Clear: ParsableCommand {
     @Flag(help: "Indent the result document.")
     var pretty = false
 
+    @Option(help: "Replay a sequence of update documents (JSON Lines file, or - for standard input) through a session of the problem; prints each step's result as one line (README \"Sessions\").")
+    var updates: String?
+
     @Flag(name: .customLong("print-problem"),
           help: "Print the problem document as the library would read it (the option flags written in) and stop without clearing.")
     var printProblem = false
@@ -67,6 +70,7 @@ struct Clear: ParsableCommand {
         var control = SolveControl()
         let line = progress ? ProgressLine() : nil
         if let line { control.observer = { line.observe($0) } }
+        if let updates { return try replay(document, updates: updates, control: control, line: line) }
         // The entry point esm_clear_with_progress calls.
         let reply = Service.clear(document, control: control)
         line?.finish()
@@ -80,5 +84,30 @@ struct Clear: ParsableCommand {
             try writeOutput(pretty ? prettyJSON(reply.json) : reply.json, to: output)
         }
         if result?["status"]?.string != "solved" { throw ExitStatus.notSolved.exitCode }
+    }
+
+    /// `--updates`: a session of the problem stepped once per non-empty line; the results as JSON
+    /// Lines, in order. A line that fails stops the replay with its line number (the results so
+    /// far are written first).
+    func replay(_ document: String, updates: String, control: SolveControl, line: ProgressLine?) throws {
+        let (opened, failure) = Sessions.open(document)
+        if let failure { try failIfError(failure) }
+        guard let session = opened else { throw ExitStatus.internalError.exitCode }
+        var results: [String] = []
+        var allSolved = true
+        var stopped: Service.Reply?
+        var stoppedAt = 0
+        for (k, text) in try readInput(updates).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var update = String(text)
+            if update.allSatisfy(\.isWhitespace) { continue }
+            let reply = update.withUTF8 { session.step($0, control: control) }
+            if reply.error != nil { stopped = reply; stoppedAt = k + 1; break }
+            results.append(pretty ? prettyJSON(reply.json) : reply.json)
+            if JSONValue.parse(reply.json)?["status"]?.string != "solved" { allSolved = false }
+        }
+        line?.finish()
+        if !results.isEmpty { try writeOutput(results.joined(separator: "\n"), to: output) }
+        if let stopped { try failIfError(stopped, context: "updates line \(stoppedAt): ") }
+        if !allSolved { throw ExitStatus.notSolved.exitCode }
     }
 }

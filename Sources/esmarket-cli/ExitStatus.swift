@@ -56,11 +56,11 @@ func complain(_ message: String) {
 }
 
 /// Prints the error document's code, path and message to stderr and exits with its class's code.
-func failIfError(_ reply: Service.Reply) throws {
+func failIfError(_ reply: Service.Reply, context: String = "") throws {
     guard let code = reply.error else { return }
     let error = JSONValue.parse(reply.json)?["error"]
     let path = error?["path"]?.string ?? "null"
     let message = error?["message"]?.string ?? reply.json
-    complain("\(code.rawValue): \(message) (path: \(path))")
+    complain("\(context)\(code.rawValue): \(message) (path: \(path))")
     throw ExitStatus(code).exitCode
 }

@@ -508,3 +508,31 @@ def test_summary_of_the_conic_solver(tmp_path):
     shown = [float(v) for v in re.findall(NUMBER, other["x"])]
     assert len(shown) == 3 and all(close(a, b) for a, b in zip(shown, result["x"]))
     assert other["hasIncumbent"] == "true"
+
+
+def test_updates_replay_a_session(tmp_path):
+    """clear --updates: each JSON line stepped in a session, the results as JSON Lines, equal to
+    esmarket.Session's steps; a bad line stops with its line number and the error's exit code."""
+    import esmarket
+    problem = esmarket.generate_case("two_layer", prosumers=12, communities=2, feeder="ieee33bw", seed=4)
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(problem))
+    ids = [p["id"] for p in problem["prosumers"]]
+    updates = [{"prosumers": {"loadKW": [1.0 + 0.1 * k for k in range(len(ids))]}},
+               {"prosumers": [{"id": ids[3], "pvKW": 2.5}], "grid": {"buyPrice": 1.1}},
+               {}]
+    lines = tmp_path / "updates.jsonl"
+    lines.write_text("\n".join(json.dumps(u) for u in updates[:2]) + "\n\n" + json.dumps(updates[2]) + "\n")
+    out = run("clear", path, "--updates", lines)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert len(results) == 3
+    with esmarket.Session(problem) as session:
+        for update, result in zip(updates, results):
+            assert masked(result) == masked(session.step(update).document)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n" + json.dumps({"prosumers": [{"id": "nobody"}]}) + "\n{}\n")
+    out = run("clear", path, "--updates", bad)
+    assert out.returncode == 2
+    assert "updates line 2: invalid_input" in out.stderr and "prosumers[0].id" in out.stderr
+    assert len([line for line in out.stdout.splitlines() if line.strip()]) == 1   # the step before
