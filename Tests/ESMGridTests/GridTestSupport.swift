@@ -20,7 +20,7 @@ func loadFeeder(_ name: String, overrides: String = "") throws -> TestFeeder {
     return TestFeeder(network: network, tree: tree, feeder: try Feeder(network: network, tree: tree))
 }
 
-/// One feeder's entry of shared/data/feeders/reference_powerflow.json.
+/// One feeder's entry of Tests/data/feeders/reference_powerflow.json.
 struct ReferencePowerFlow {
     let lossKW: Double
     let lossKVAr: Double
@@ -33,10 +33,10 @@ struct ReferencePowerFlow {
 }
 
 func referencePowerFlow(_ name: String) throws -> ReferencePowerFlow {
-    // <repo>/Tests/ESMGridTests/<file> → <repo>/../shared/data/feeders/reference_powerflow.json
+    // <repo>/Tests/ESMGridTests/<file> → <repo>/Tests/data/feeders/reference_powerflow.json
     let here = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
     let repo = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let url = repo.deletingLastPathComponent().appendingPathComponent("shared/data/feeders/reference_powerflow.json")
+    let url = repo.appendingPathComponent("Tests/data/feeders/reference_powerflow.json")
     let data = try Data(contentsOf: url)
     let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     let entry = try #require(root[name] as? [String: Any])

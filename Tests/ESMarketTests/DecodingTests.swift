@@ -154,15 +154,15 @@ func badInputIsRejected(_ bad: BadInput) throws {
     }
 }
 
-@Test func embeddedFeedersMatchTheSharedData() throws {
-    // The embedded copies must be regenerated (Tests/tools/embed_feeders.py) when the shared
-    // feeder files change; this fails if they drift. Skipped where shared/ is absent.
+@Test func embeddedFeedersMatchTheFeederData() throws {
+    // The embedded copies must be regenerated (Tests/tools/embed_feeders.py) when the feeder
+    // files in Tests/data/feeders change; this fails if they drift.
     let suffix = "/Tests/ESMarketTests/DecodingTests.swift"
     let here = "\(#filePath)"
     guard here.hasSuffix(suffix) else { return }
-    let shared = String(here.dropLast(suffix.count)) + "/../shared/data/feeders"
+    let shared = String(here.dropLast(suffix.count)) + "/Tests/data/feeders"
     for feeder in BuiltinFeeder.allCases {
-        guard let file = fopen("\(shared)/\(feeder.rawValue).json", "r") else { continue }
+        let file = try #require(fopen("\(shared)/\(feeder.rawValue).json", "r"), "\(shared)/\(feeder.rawValue).json")
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -175,7 +175,7 @@ func badInputIsRejected(_ bad: BadInput) throws {
         var text = feeder.json
         let embedded = try text.withUTF8 { try JSONDocument.parse($0) }
         let same = fromFile.withRoot { a in embedded.withRoot { b in json_object_equal(a.raw, b.raw) != 0 } }
-        #expect(same, "\(feeder.rawValue) differs from shared/data/feeders")
+        #expect(same, "\(feeder.rawValue) differs from Tests/data/feeders")
     }
 }
 

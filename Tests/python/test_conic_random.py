@@ -41,7 +41,7 @@ sp = pytest.importorskip("scipy.sparse")
 clarabel = pytest.importorskip("clarabel")
 
 REPO = Path(__file__).resolve().parents[2]
-FEEDER_DIR = REPO.parent / "shared" / "data" / "feeders"
+FEEDER_DIR = REPO / "Tests" / "data" / "feeders"
 
 _spec = importlib.util.spec_from_file_location("esm_bench_conic", REPO / "bench" / "conic.py")
 bench = importlib.util.module_from_spec(_spec)
@@ -403,8 +403,6 @@ DISTFLOW_EXPECTED = {"feasible": "solved", "overloaded": "primal_infeasible", "u
 @pytest.mark.parametrize("case", _params(DISTFLOW_CASES))
 def test_distflow_against_clarabel(esm, case):
     name, variant, seed = case
-    if not (FEEDER_DIR / f"{name}.json").is_file():
-        pytest.skip(f"feeder data not found: {FEEDER_DIR}")
     prob = distflow_problem(name, 5000 + 37 * seed + len(name), variant)
     compare_with_clarabel(esm, prob, DISTFLOW_EXPECTED[variant], _case_id(case))
 

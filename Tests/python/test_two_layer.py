@@ -95,8 +95,8 @@ def full_network_case(feeder, prosumers, seed, congestion):
         # Spell the built-in feeder out, for the independent model.
         from pathlib import Path
         import json
-        shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "feeders" / f"{feeder}.json"
-        network = json.loads(shared.read_text())
+        data = Path(__file__).resolve().parents[1] / "data" / "feeders" / f"{feeder}.json"
+        network = json.loads(data.read_text())
         network.pop("model", None)
         problem["network"] = network
     return problem
