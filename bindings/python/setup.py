@@ -61,6 +61,21 @@ class BuildPyWithLibrary(build_py):
             target.unlink()
 
 
+try:  # setuptools >= 70.1 carries bdist_wheel; older ones need the wheel package
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # pragma: no cover
+    from wheel.bdist_wheel import bdist_wheel
+
+
+class PlatformWheel(bdist_wheel):
+    """Tags a wheel that carries libesmarket.so `py3-none-<platform>`: the library is loaded with
+    ctypes, so the wheel fits every Python 3 on that platform, not one CPython ABI."""
+
+    def get_tag(self):
+        python, abi, platform = super().get_tag()
+        return ("py3", "none", platform) if BUNDLED is not None else (python, abi, platform)
+
+
 class BinaryDistribution(Distribution):
     """A wheel that carries libesmarket.so is platform specific."""
 
@@ -68,4 +83,4 @@ class BinaryDistribution(Distribution):
         return BUNDLED is not None
 
 
-setup(cmdclass={"build_py": BuildPyWithLibrary}, distclass=BinaryDistribution)
+setup(cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel}, distclass=BinaryDistribution)
