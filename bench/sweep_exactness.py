@@ -1,7 +1,7 @@
 """Randomized sweep of the answers' exactness (issue 16): generated cases with their parameters
 widened far beyond the generator's ranges, on every market mechanism and built-in feeder.
 
-    python3 bench/sweep_exactness.py [--cases 200] [--max-prosumers 20000] [--seed 1] [--fast]
+    python3 bench/sweep_exactness.py [--cases 200] [--max-prosumers 20000] [--seed 1] [--fast] [--dump DIR]
 
 Each case: a mechanism, a feeder, a prosumer count (log-uniform from 10), a generated problem
 whose prosumers are then redrawn — flex costA 0.001…10, costB 0…1, loads 0…50 kW, PV 0…300 % of
@@ -14,7 +14,8 @@ answer:
     power flow the library runs of it (quality.acVoltageViolationMaxPu ≤ 1e-6 pu where reported);
   * its residuals are within the tolerance (quality.*Residual* ≤ 1e-6 relative units).
 Prints a table per mechanism (cases, statuses, worst residual, worst AC violation) and every
-failing case's specification (to replay it); exits 1 when a case fails.
+failing case's specification; `--dump DIR` also writes each failing problem document there (replay
+it with `bin/esmarket clear FILE --summary`); exits 1 when a case fails.
 """
 import argparse
 import json
@@ -82,12 +83,22 @@ def check(result):
     return True, "", residual, violation
 
 
+def dump(folder, spec, mechanism, problem):
+    """Writes a failing case's problem document (the redrawn prosumers are not in its spec)."""
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{mechanism}-{spec.get('feeder', 'none')}-{spec['prosumers']}-{spec['seed']}.json"
+    (folder / name).write_text(json.dumps(problem))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--max-prosumers", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fast", action="store_true", help="the slice make test runs: 30 cases up to 300 prosumers")
+    parser.add_argument("--dump", type=Path, help="write every failing problem document to this folder")
     args = parser.parse_args()
     if args.fast:
         args.cases, args.max_prosumers = 30, 300
@@ -101,6 +112,7 @@ def main():
             result = esmarket.clear(problem)
         except esmarket.EsmarketError as error:
             failures.append((spec, mechanism, f"error document: {error}"))
+            dump(args.dump, spec, mechanism, problem)
             continue
         row = by[mechanism]
         row["cases"] += 1
@@ -111,6 +123,7 @@ def main():
         row["violation"] = max(row["violation"], violation)
         if not ok:
             failures.append((spec, mechanism, why))
+            dump(args.dump, spec, mechanism, problem)
     print(f"sweep: {args.cases} cases, up to {args.max_prosumers} prosumers, seed {args.seed}")
     print(f"{'mechanism':>27} {'cases':>5}  {'statuses':<44} {'worst residual':>14} {'worst AC viol.':>14} {'s':>6}")
     for mechanism in MECHANISMS:
