@@ -99,7 +99,7 @@ public enum ProblemDecoder {
         let object = try node.object(allowing: optionKeys)
         if mechanism == .powerFlow,
            let key = optionKeys.first(where: { key in object.has(key) && !powerFlowOptionKeys.contains { "\($0)" == "\(key)" } }) {
-            throw InputError.invalid(object.child(key), "\"\(key)\" is not read by power_flow, which computes the flows of given injections (it reads \(powerFlowOptionKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market (its options are \(powerFlowOptionKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
         }
         var options = Options()
         if let value = object["algorithm"] {
@@ -152,7 +152,7 @@ public enum ProblemDecoder {
     /// something to ignore silently.
     static func refuseMarketParts(_ root: JSONObject) throws {
         for key: StaticString in ["grid", "communities"] where root.has(key) {
-            throw InputError.invalid("\(key)", "power_flow computes the flows of given injections; it has no market (\"\(key)\" is not read)")
+            throw InputError.invalid("\(key)", "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market")
         }
     }
 

@@ -80,7 +80,7 @@ struct ProsumerDecoder {
     static func refuseMarketKeys(_ object: some ProsumerFields) throws {
         let allowed = Set(powerFlowKeys.map { "\($0)" })
         guard let key = keys.first(where: { object.has($0) && !allowed.contains("\($0)") }) else { return }
-        throw InputError.invalid(object.child(key), "power_flow computes the flows of given injections; it has no market (\"\(key)\" is not read: a prosumer there has \(powerFlowKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
+        throw InputError.invalid(object.child(key), "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market (a prosumer there has \(powerFlowKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
     }
 
     func decodeOne(_ object: some ProsumerFields, id: String, communityIndex: [String: Int]) throws -> Prosumer {
