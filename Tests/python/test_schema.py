@@ -301,6 +301,7 @@ GENERATED = [
     dict(mechanism="p2p_reconfiguration", prosumers=3, seed=1, periods=2),
     dict(mechanism="p2p_online", prosumers=5, seed=1, periods=4),
     dict(mechanism="p2p_online", prosumers=8, seed=2, periods=3, feeder="ieee37"),
+    dict(mechanism="power_flow", prosumers=50, seed=1, feeder="ieee37"),
 ]
 OPTIONS = {
     "energy_sharing": [{"algorithm": "centralized"}, {"priceTaking": True}],
@@ -308,6 +309,7 @@ OPTIONS = {
     "social_optimum": [{"verifyPowerFlow": False}],
     "p2p_gne": [{"equilibrium": "wardrop"}],
     "p2p_online": [{"algorithm": "admm"}],
+    "power_flow": [{"output": "columns", "threads": 2}],
 }
 
 
@@ -605,7 +607,11 @@ def schema_refusals():
 SAMPLE_VALUES = {"priceSlope": 0.001, "importMinKW": -1e6, "importMaxKW": 1e6, "equilibrium": "nash",
                  "tradeCostA": 0.01, "lyapunovV": 1.0, "socShiftKWh": 5.0, "priceFloor": 0.0, "priceCeiling": 1.0,
                  "lyapunovTheta": 1.0, "unsafeParameters": "allow", "hardSocBounds": True, "reconfigure": True,
-                 "maxSwitchingOperations": 3, "intercept": 0.5}
+                 "maxSwitchingOperations": 3, "intercept": 0.5,
+                 # refused by power_flow (no market)
+                 "grid": {"buyPrice": 1.0, "sellPrice": 0.1}, "communities": [{"id": "c0", "sensitivity": 0.1}],
+                 "upperPriceRange": [0.0, 1.0], "verifyPowerFlow": True, "priceTaking": True,
+                 "allLinesSwitchable": False, "verifyEquilibrium": True}
 
 
 def _place(document, location):
@@ -635,8 +641,12 @@ def _place(document, location):
             if index is None:
                 return None
             node, path = node[index], f"{path}[{index}]"
-    node[key] = value
-    return doc, f"{path}.{key}"
+    if location[-1].startswith("="):
+        node[key] = value
+    else:
+        # a key the example already has is one its mechanism reads (grid, communities): keep it
+        node.setdefault(key, value)
+    return doc, f"{path}.{key}" if path else key
 
 
 FOREIGN_KEY = re.compile(r"only read by|is p2p_gne's network model")
