@@ -1361,6 +1361,11 @@ public enum ContractSchema {
           "default": false,
           "description": "energy_sharing: the competitive (price-taking) outcome instead of the Nash equilibrium."
         },
+        "exportCurves": {
+          "type": "boolean",
+          "default": false,
+          "description": "energy_sharing, two_layer, two_layer_voltage: also write each community's supply curve (result exportCurves: total export against the sharing price, per period)."
+        },
         "allLinesSwitchable": {
           "type": "boolean",
           "default": false,
@@ -2577,6 +2582,21 @@ public enum ContractSchema {
         "lossesKW": {"$ref": "#/$defs/perPeriod", "description": "power_flow: active losses of the feeder, kW: the lines' series losses (Σ lines[].lossKW) plus shuntLossKW, i.e. substationKW minus the net demand of the buses."},
         "shuntLossKW": {"$ref": "#/$defs/perPeriod", "description": "power_flow: active power drawn by the shunt conductances (Σ pShuntKW·|V|²), kW; included in lossesKW."},
         "pricesUnique": {"type": "boolean", "description": "p2p_online: false when some trade has no quadratic cost on either side (its bilateral price is then one of a range)."},
+        "exportCurves": {
+          "type": "array",
+          "description": "With options.exportCurves (energy_sharing, two_layer, two_layer_voltage): each community's supply curve per period, its members' total export to the community against the sharing price on [sellPrice, buyPrice], linear between the listed points. At a community's cleared price it gives that community's unclearedExportKW.",
+          "items": {
+            "type": "object",
+            "properties": {
+              "community": {"type": "string", "description": "Community id."},
+              "period": {"type": "integer", "minimum": 0, "description": "Period index."},
+              "price": {"type": "array", "items": {"type": "number"}, "description": "Increasing prices, currency/kWh: sellPrice, the curve's breakpoints between, buyPrice."},
+              "exportKW": {"type": "array", "items": {"type": "number"}, "description": "Total export at each price, kW (< 0: the community imports)."}
+            },
+            "required": ["community", "period", "price", "exportKW"],
+            "additionalProperties": false
+          }
+        },
         "upperLayer": {
           "type": "object",
           "description": "two_layer_voltage: size of the upper-layer program.",

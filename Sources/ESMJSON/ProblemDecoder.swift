@@ -88,7 +88,7 @@ public enum ProblemDecoder {
                                              "priceTaking", "allLinesSwitchable", "equilibrium",
                                              "verifyEquilibrium", "reconfigure", "maxSwitchingOperations",
                                              "priceFloor", "priceCeiling", "lyapunovTheta", "unsafeParameters", "hardSocBounds",
-                                             "output"]
+                                             "output", "exportCurves"]
     static let gridKeys: [StaticString] = ["buyPrice", "sellPrice", "substationPrice", "priceSlope", "importMinKW", "importMaxKW"]
 
     /// What power_flow reads of `options`: the sweep's settings and the output's form.
@@ -123,6 +123,12 @@ public enum ProblemDecoder {
         }
         if let value = object["output"] { options.columnOutput = try value.oneOf(["rows", "columns"]) == "columns" }
         if let value = object["priceTaking"] { options.priceTaking = try value.bool() }
+        if let value = object["exportCurves"] {
+            guard [.energySharing, .twoLayer, .twoLayerVoltage].contains(mechanism) else {
+                throw value.fail("\"exportCurves\" is only read by energy_sharing, two_layer and two_layer_voltage (the mechanisms with communities)")
+            }
+            options.exportCurves = try value.bool()
+        }
         if let value = object["allLinesSwitchable"] { options.allLinesSwitchable = try value.bool() }
         if let value = object["verifyEquilibrium"] { options.verifyEquilibrium = try value.bool() }
         for key in ["reconfigure", "maxSwitchingOperations"] as [StaticString] where object.has(key) && mechanism != .p2pReconfiguration {

@@ -156,3 +156,48 @@ def test_headline_case(esm, tmp_path):
     assert min(drawn) == pytest.approx(floor, abs=1e-6)
     render(fig, tmp_path / "headline_voltage.png")
     render(esm.plot.bus_prices(result), tmp_path / "headline_prices.png")
+
+
+@pytest.mark.parametrize("mechanism,periods", [("energy_sharing", 1), ("two_layer", 1), ("two_layer_voltage", 1),
+                                               ("two_layer", 3)])
+def test_export_curves(mechanism, periods, tmp_path):
+    """The curves the library writes pass through each community's cleared point (its price and
+    unclearedExportKW, two outputs computed separately), are non-decreasing, span the tariff, and
+    the plot draws one line and one dot per community."""
+    import numpy as np
+    import esmarket as esm
+    doc = esm.generate_case(mechanism, prosumers=60, seed=4)
+    if periods > 1:  # the same prosumers over a day-like load shape
+        doc["periods"] = periods
+        for p in doc["prosumers"]:
+            p["loadKW"] = [p.get("loadKW", 0) * f for f in (0.6, 1.0, 1.4)[:periods]]
+    doc.setdefault("options", {})["exportCurves"] = True
+    result = esm.clear(doc)
+    assert result.status == "solved"
+    curves = result.document["exportCurves"]
+    assert len(curves) == len(result.communities) * periods
+    buy, sell = doc["grid"]["buyPrice"], doc["grid"]["sellPrice"]
+    for curve in curves:
+        price, export = np.array(curve["price"]), np.array(curve["exportKW"])
+        assert price[0] == pytest.approx(sell) and price[-1] == pytest.approx(buy)
+        assert np.all(np.diff(price) > 0) and np.all(np.diff(export) >= -1e-9 * max(1, np.abs(export).max()))
+        row = next(c for c in result.communities if c["id"] == curve["community"])
+        t = curve["period"]
+        at = lambda v: v[t] if isinstance(v, list) else v  # noqa: E731
+        scale = max(1.0, np.abs(export).max())
+        assert np.interp(at(row["price"]), price, export) == pytest.approx(at(row["unclearedExportKW"]), abs=1e-6 * scale)
+    fig = esm.plot.export_curves(result)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 * len(result.communities) + 1  # curve and dot per community, the zero axis
+    render(fig, tmp_path / "curves.png")
+
+
+def test_export_curves_need_the_option():
+    import esmarket as esm
+    result = esm.clear(esm.generate_case("energy_sharing", prosumers=10, seed=1))
+    with pytest.raises(ValueError, match="exportCurves"):
+        esm.plot.export_curves(result)
+    doc = esm.generate_case("social_optimum", prosumers=10, seed=1)
+    doc.setdefault("options", {})["exportCurves"] = True
+    with pytest.raises(esm.EsmarketError, match="exportCurves"):
+        esm.clear(doc)

@@ -229,6 +229,8 @@ public struct Options: Sendable {
     /// Result tables as arrays of row objects (default) or as objects of columns.
     public var columnOutput: Bool = false
     public var priceTaking: Bool = false
+    /// Write each community's export curve (`exportCurves`; the sharing mechanisms).
+    public var exportCurves: Bool = false
     public var allLinesSwitchable: Bool = false
     /// `p2p_gne`: `nash` (each prosumer sees its own effect on the grid price; the paper's
     /// target) or `wardrop` (price-taking).

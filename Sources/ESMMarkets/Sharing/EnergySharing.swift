@@ -73,6 +73,10 @@ enum EnergySharing {
         communities.addColumn("intercept", intercepts)
         result.tables = [("prosumers", prosumers), ("communities", communities)]
         result.quality = [("equilibriumResidual", residual)]
+        if problem.options.exportCurves {
+            result.fields.append(("exportCurves", CommunityExportCurves.report(
+                problem, grid: grid, members: [Array(problem.prosumers.indices)], priceTaking: problem.options.priceTaking)))
+        }
         _ = control.report(#"{"event":"done","mechanism":"energy_sharing","iterations":\#(iterations)}"#)
         return result
     }

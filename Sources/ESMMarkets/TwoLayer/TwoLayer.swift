@@ -164,6 +164,10 @@ enum TwoLayer {
         lines.addColumn("limitKW", network.lines.map { $0.rateKVA ?? -1 }.flatMap { [Double](repeating: $0, count: periods) })
         result.tables = [("prosumers", prosumers), ("communities", communities), ("buses", buses), ("lines", lines)]
         result.quality = [("equilibriumResidual", residual)]
+        if problem.options.exportCurves {
+            result.fields.append(("exportCurves", CommunityExportCurves.report(
+                problem, grid: grid, members: membersOfCommunities(problem), priceTaking: false)))
+        }
         _ = control.report(#"{"event":"done","mechanism":"two_layer","iterations":\#(iterations)}"#)
         return result
     }

@@ -294,6 +294,10 @@ enum TwoLayerVoltage {
             ("binaries", .number(Double(binaries))),
             ("nodes", .number(Double(nodes))),
         ]))]
+        if problem.options.exportCurves {
+            result.fields.append(("exportCurves", CommunityExportCurves.report(
+                problem, grid: grid, members: members, priceTaking: false)))
+        }
         _ = control.report(#"{"event":"done","mechanism":"two_layer_voltage","iterations":\#(iterations)}"#)
         return result
     }

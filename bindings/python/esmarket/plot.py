@@ -8,7 +8,9 @@ from) and returns a ``matplotlib.figure.Figure``; pass ``ax=`` to draw into an e
 * ``bus_prices`` — locational prices per bus, stacked into their energy, loss, congestion and
   voltage parts where the mechanism decomposes them;
 * ``trade_graph`` — the P2P trades as a graph (arrows from seller to buyer, width ∝ energy);
-* ``storage_trajectories`` — each battery's state of charge over the periods with its bounds.
+* ``storage_trajectories`` — each battery's state of charge over the periods with its bounds;
+* ``export_curves`` — each community's supply curve (total export against the sharing price) with
+  the point where it cleared (needs ``options.exportCurves``).
 
 A problem whose network is ``{"builtin": name}`` holds no topology or limits in the document:
 pass the feeder's full network document as ``network=``.
@@ -240,4 +242,34 @@ def storage_trajectories(result: Result, *, ax=None):
     return fig
 
 
-__all__ = ["voltage_profile", "bus_prices", "trade_graph", "storage_trajectories"]
+def export_curves(result: Result, *, period: int = 0, communities: Optional[Sequence[str]] = None, ax=None):
+    """Each community's supply curve in ``period``: its members' total export (kW, x axis) against
+    the sharing price (y axis) from sellPrice to buyPrice, as the library wrote it with
+    ``options.exportCurves: true``, and the cleared point (unclearedExportKW, price) as a marker.
+    ``communities`` picks some by id (default: all)."""
+    curves = result.document.get("exportCurves")
+    if not curves:
+        raise ValueError(f"{result.mechanism} result has no exportCurves: clear with options.exportCurves = true "
+                         "(energy_sharing, two_layer, two_layer_voltage)")
+    wanted = None if communities is None else set(communities)
+    chosen = [c for c in curves if c["period"] == period and (wanted is None or c["community"] in wanted)]
+    if not chosen:
+        raise ValueError(f"no export curve for period {period}" + ("" if wanted is None else f" and communities {sorted(wanted)}"))
+    cleared = {row["id"]: row for row in result.communities}
+    fig, ax = _axes(ax)
+    for curve in chosen:
+        line, = ax.plot(curve["exportKW"], curve["price"], lw=1.2, label=curve["community"])
+        row = cleared.get(curve["community"])
+        if row is not None and "price" in row and "unclearedExportKW" in row:
+            ax.plot([_at(row["unclearedExportKW"], period)], [_at(row["price"], period)], "o", ms=5,
+                    color=line.get_color())
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_xlabel("total export to the community (kW; < 0: import)")
+    ax.set_ylabel("sharing price (currency/kWh)")
+    ax.set_title(f"{result.mechanism}: community supply curves (dots: cleared)"
+                 + (f", period {period}" if any(c["period"] > 0 for c in curves) else ""))
+    ax.legend(loc="best", fontsize="small", ncol=max(1, len(chosen) // 12))
+    return fig
+
+
+__all__ = ["voltage_profile", "bus_prices", "trade_graph", "storage_trajectories", "export_curves"]
