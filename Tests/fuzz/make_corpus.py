@@ -105,6 +105,7 @@ SPECS = [
     {"mechanism": "p2p_gne", "prosumers": 8, "periods": 2, "connectivity": 0.3, "seed": 11},
     {"mechanism": "p2p_online", "prosumers": 4, "periods": 3, "seed": 12},
     {"mechanism": "p2p_reconfiguration", "prosumers": 3, "periods": 1, "seed": 13},
+    {"mechanism": "power_flow", "prosumers": 8, "feeder": "ieee33bw", "seed": 14},
 ]
 
 
@@ -138,7 +139,7 @@ def generated_documents(generate):
             two["prosumers"] = [dict(p, loadKW=[p.get("loadKW", 0), 2 * p.get("loadKW", 0)]) for p in doc["prosumers"]]
             docs.append(two)
         elif mech == "two_layer":
-            docs.append(dict(doc, options={"algorithm": "bidding"}))
+            docs.append(dict(doc, options={"algorithm": "bidding", "exportCurves": True}))
             docs.append(dict(doc, options={"algorithm": "centralized"}))
         elif mech == "p2p_gne":
             docs.append(dict(doc, options={"algorithm": "proximal_point", "maxIterations": 50}))
@@ -149,6 +150,15 @@ def generated_documents(generate):
             docs.append(dict(doc, options={"algorithm": "admm", "maxIterations": 200}))
         elif mech == "p2p_reconfiguration":
             docs.append(dict(doc, options=dict(doc.get("options") or {}, reconfigure=False)))
+        elif mech == "power_flow":
+            # shunt conductance, a reactor, negative (generating) bus loads over two periods
+            net = {"baseKV": 12.66, "substationBus": "0", "vSubstationPu": 1.02, "buses": [
+                {"id": "0"}, {"id": "1", "pLoadKW": [40, -20], "qLoadKVAr": 10, "pShuntKW": 3, "qCapKVAr": -15},
+                {"id": "2", "pLoadKW": 25, "qCapKVAr": 30}],
+                "lines": [{"id": "a", "from": "0", "to": "1", "rOhm": 0.3, "xOhm": 0.2},
+                          {"id": "b", "from": "1", "to": "2", "rOhm": 0.4, "xOhm": 0.3, "rateKVA": 50}]}
+            docs.append({"schema": "esmarket/1", "mechanism": "power_flow", "network": net, "periods": 2,
+                         "options": {"output": "columns"}})
         if mech in ("energy_sharing", "social_optimum", "p2p_gne") and isinstance(doc.get("prosumers"), list):
             # the column form of the prosumers, and column output (README "Columns")
             docs.append(dict(doc, prosumers=columns_of(doc["prosumers"]), options={"output": "columns"}))
