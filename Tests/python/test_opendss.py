@@ -1,0 +1,440 @@
+"""esmarket.from_opendss: circuits written here as DSS text, solved by OpenDSS, imported, and
+solved again (1) by an independent backward/forward sweep written below and (2) by esmarket's
+`power_flow` mechanism. Where the models are the same (balanced, constant PQ or constant Z,
+positive sequence) the voltages agree to 1e-6 pu and the losses to 1e-4 relative; where they are
+not (the Vsource impedance neglected, a transformer's antifloat reactance) the tests measure by
+how much (docs/opendss.md quotes these figures).
+"""
+import cmath
+import math
+import subprocess
+import sys
+
+import pytest
+
+odd = pytest.importorskip("opendssdirect")
+
+import esmarket  # noqa: E402
+from esmarket import OpenDSSImportError, from_opendss  # noqa: E402
+
+VTOL = 1e-6      # pu
+LOSS_RTOL = 1e-4  # relative
+
+HEAD = """clear
+new circuit.{name} basekv=12.47 pu=1.02 phases=3 bus1=src MVAsc3=200 MVAsc1=180
+set tolerance=1e-12
+"""
+TAIL = """set voltagebases=[12.47 4.16]
+calcvoltagebases
+"""
+
+CIRCUITS = {
+    # a 3-bus balanced line feeder with constant-PQ loads (vminpu lowered so that OpenDSS keeps
+    # them constant PQ: below vminpu it switches a load to constant Z)
+    "lines": """
+new linecode.oh nphases=3 r1=0.3 x1=0.6 r0=0.8 x0=1.6 c1=0 c0=0 units=km
+new line.l1 bus1=src bus2=b1 linecode=oh length=2 units=km
+new line.l2 bus1=b1 bus2=b2 linecode=oh length=1500 units=m
+new load.ld1 bus1=b1 phases=3 kv=12.47 kw=500 kvar=100 model=1 vminpu=0.8
+new load.ld2 bus1=b2 phases=3 kv=12.47 kw=900 kvar=300 model=1 vminpu=0.8
+""",
+    # a 12.47/4.16 kV delta-wye transformer with magnetizing losses, a 4.16 kV capacitor and a
+    # constant-impedance load
+    "transformer": """
+new linecode.oh nphases=3 r1=0.3 x1=0.6 r0=0.8 x0=1.6 units=km
+new line.l1 bus1=src bus2=b1 linecode=oh length=1 units=km
+new transformer.t1 phases=3 windings=2 buses=[b1 lv] conns=[delta wye] kvs=[12.47 4.16]
+~ kvas=[1000 1000] xhl=6 %Rs=[0.6 0.6] %noloadloss=0.3 %imag=1 ppm_antifloat=0
+new line.l2 bus1=lv bus2=lv2 r1=0.05 x1=0.08 c1=0 c0=0 length=1 units=km
+new load.ld1 bus1=lv2 phases=3 kv=4.16 kw=600 kvar=250 model=1 vminpu=0.8
+new load.ldz bus1=lv phases=3 kv=4.16 kw=100 kvar=30 model=2
+new capacitor.c1 bus1=lv2 phases=3 kvar=300 kv=4.16
+""",
+    # an off-nominal tap on the transformer fed by the source bus (folded into vSubstationPu)
+    "source_tap": """
+new transformer.sub phases=3 windings=2 buses=[src lv] conns=[delta wye] kvs=[12.47 4.16]
+~ kvas=[2000 2000] xhl=7 %Rs=[0.5 0.5] taps=[1.0 1.0375] %noloadloss=0.2 %imag=0.8 ppm_antifloat=0
+new line.l1 bus1=lv bus2=lv1 r1=0.1 x1=0.2 length=1 units=km
+new load.ld1 bus1=lv1 phases=3 kv=4.16 kw=1200 kvar=500 model=1 vminpu=0.8
+""",
+    # an underground cable feeder with line charging (C1), folded into bus shunts at both ends
+    "charging": """
+new linecode.cable nphases=3 units=km rmatrix=[0.25 | 0.05 0.25 | 0.05 0.05 0.25]
+~ xmatrix=[0.15 | 0.03 0.15 | 0.03 0.03 0.15] cmatrix=[300 | -40 300 | -40 -40 300]
+new line.c1 bus1=src bus2=b1 linecode=cable length=3 units=km
+new line.c2 bus1=b1 bus2=b2 linecode=cable length=4 units=km
+new line.c3 bus1=b1 bus2=b3 linecode=cable length=2500 units=m
+new load.ld2 bus1=b2 phases=3 kv=12.47 kw=800 kvar=200 model=1 vminpu=0.8
+new load.ld3 bus1=b3 phases=3 kv=12.47 kw=400 kvar=100 model=1 vminpu=0.8
+""",
+    # a PV system (its solved output is the generation) on a lightly loaded feeder
+    "pv": """
+new line.l1 bus1=src bus2=b1 r1=0.3 x1=0.6 length=2 units=km
+new line.l2 bus1=b1 bus2=b2 r1=0.3 x1=0.6 length=2 units=km
+new load.ld1 bus1=b1 phases=3 kv=12.47 kw=200 kvar=50 model=1 vminpu=0.8
+new pvsystem.pv1 bus1=b2 phases=3 kv=12.47 pmpp=800 kva=900 irradiance=0.9 pf=0.98
+new generator.g1 bus1=b1 phases=3 kv=12.47 kw=100 pf=1 model=1
+""",
+    # a tie switch left open between two energized buses (kept, closed: false), a disabled line
+    # and an open line feeding a dead section (both dropped with what hangs on them)
+    "switches": """
+new line.l1 bus1=src bus2=b1 r1=0.3 x1=0.6 length=1 units=km
+new line.l2 bus1=b1 bus2=b2 r1=0.3 x1=0.6 length=1 units=km
+new line.l3 bus1=b1 bus2=b3 r1=0.3 x1=0.6 length=1 units=km
+new line.tie bus1=b2 bus2=b3 switch=yes
+open line.tie 1
+new line.dead bus1=b3 bus2=b4 r1=0.3 x1=0.6 length=1 units=km
+open line.dead 2
+new load.ld4 bus1=b4 phases=3 kv=12.47 kw=100 kvar=10
+new line.off bus1=b2 bus2=b5 r1=0.3 x1=0.6 length=1 units=km enabled=no
+new load.ld2 bus1=b2 phases=3 kv=12.47 kw=300 kvar=100 model=1 vminpu=0.8
+new load.ld3 bus1=b3 phases=3 kv=12.47 kw=250 kvar=80 model=1 vminpu=0.8
+""",
+}
+
+
+def dss_text(name):
+    return HEAD.format(name=name) + CIRCUITS[name] + TAIL
+
+
+def solve_opendss(text):
+    """A private OpenDSS context with the circuit solved (snapshot)."""
+    dss = odd.NewContext()
+    for line in text.replace("\n~", " ").splitlines():
+        if line.strip():
+            dss.Text.Command(line.strip())
+    dss.Solution.Solve()
+    assert dss.Solution.Converged()
+    return dss
+
+
+def opendss_voltages(dss, network):
+    """|V| in pu of each imported bus's nominal kV (mean over the three phases)."""
+    out = {}
+    present = set(dss.Circuit.AllBusNames())
+    for bus in network["buses"]:
+        if bus["id"] not in present:
+            continue
+        dss.Circuit.SetActiveBus(bus["id"])
+        mags = dss.Bus.VMagAngle()[0::2][:3]
+        out[bus["id"]] = sum(mags) / 3 / (bus["extra"]["kV"] * 1000 / math.sqrt(3))
+    return out
+
+
+def opendss_series_losses(dss, network):
+    """kW lost in each imported branch's series impedance: OpenDSS's element losses, without a
+    transformer's no-load loss (esmarket has it as the bus shunt pShuntKW), and the Vsource's
+    internal loss (EMF power minus terminal power)."""
+    out = {}
+    for line in network["lines"]:
+        name = line["id"]
+        dss.Circuit.SetActiveElement(name)
+        if line["extra"]["kind"] == "vsource":
+            current = dss.CktElement.Currents()
+            kv, pu = dss.Vsources.BasekV(), dss.Vsources.PU()
+            angle = math.radians(dss.Vsources.AngleDeg())
+            emf = pu * kv * 1000 / math.sqrt(3)
+            p_emf = -sum((emf * cmath.exp(1j * (angle - 2 * math.pi / 3 * k))
+                          * complex(current[2 * k], current[2 * k + 1]).conjugate()).real
+                         for k in range(3)) / 1000
+            p_terminal = -sum(dss.CktElement.Powers()[0:6:2])
+            out[name] = p_emf - p_terminal
+            continue
+        if not line.get("closed", True):
+            continue
+        loss = dss.CktElement.Losses()[0] / 1000
+        if line["extra"]["kind"] == "transformer":
+            dss.Transformers.Name(name.split(".", 1)[1])
+            dss.Transformers.Wdg(2)
+            kva, tap = dss.Transformers.kVA(), dss.Transformers.Tap()
+            dss.Text.Command(f"? {name}.%noloadloss")
+            noload = float(dss.Text.Result()) / 100 * kva
+            dss.Circuit.SetActiveBus(line["to"])
+            v = sum(dss.Bus.puVmagAngle()[0::2][:3]) / 3 / tap
+            loss -= noload * v * v
+        out[name] = loss
+    return out
+
+
+def sweep(network, tol=1e-13):
+    """Independent balanced power flow of an esmarket network document (backward/forward sweep,
+    per unit on 1 MVA): {bus: |V|}, {line: series loss kW}, substation kW."""
+    sbase = 1000.0
+    zbase = network["baseKV"] ** 2 / (sbase / 1000.0)
+    buses = {b["id"]: b for b in network["buses"]}
+    adjacency = {}
+    for line in network["lines"]:
+        if line.get("closed", True):
+            adjacency.setdefault(line["from"], []).append((line["to"], line))
+            adjacency.setdefault(line["to"], []).append((line["from"], line))
+    root = network["substationBus"]
+    order, parent = [root], {root: None}
+    for b in order:
+        for other, line in adjacency.get(b, []):
+            if other not in parent:
+                parent[other] = (b, line)
+                order.append(other)
+    assert set(order) == set(buses), "the imported network is not one energized tree"
+    v = {b: complex(network.get("vSubstationPu", 1.0)) for b in order}
+    for _ in range(500):
+        current = {}
+        for b in order:
+            d = buses[b]
+            s = complex(d.get("pLoadKW", 0.0), d.get("qLoadKVAr", 0.0)) / sbase
+            y = complex(d.get("pShuntKW", 0.0), d.get("qCapKVAr", 0.0)) / sbase
+            current[b] = (s / v[b]).conjugate() + y * v[b]
+        flow = {}
+        for b in reversed(order[1:]):
+            flow[b] = current[b]
+            current[parent[b][0]] += current[b]
+        new = dict(v)
+        for b in order[1:]:
+            p, line = parent[b]
+            new[b] = new[p] - complex(line["rOhm"], line["xOhm"]) / zbase * flow[b]
+        change = max(abs(new[b] - v[b]) for b in order)
+        v = new
+        if change < tol:
+            break
+    else:
+        raise AssertionError("sweep did not converge")
+    losses = {parent[b][1]["id"]: abs(flow[b]) ** 2 * parent[b][1]["rOhm"] / zbase * sbase
+              for b in order[1:]}
+    return {b: abs(x) for b, x in v.items()}, losses, (v[root] * current[root].conjugate()).real * sbase
+
+
+def reported_scale(network):
+    """The source bus is reported through a folded tap (docs/opendss.md): vPu x t2/t1 there."""
+    return network["vSubstationPu"] / 1.02 if "notes" in network["extra"] else 1.0
+
+
+def agreement(name, **kw):
+    text = dss_text(name)
+    doc = from_opendss(text, **kw)
+    network = doc["network"]
+    dss = solve_opendss(text)
+    v_dss = opendss_voltages(dss, network)
+    v_ref, loss_ref, sub_ref = sweep(network)
+    scale = reported_scale(network)
+    src = [b for b in v_dss if b == "src"]
+    dv = max(abs(v_ref[b] - v_dss[b] * (scale if b in src else 1.0)) for b in v_dss)
+    loss_dss = opendss_series_losses(dss, network)
+    total_dss, total_ref = sum(loss_dss.values()), sum(loss_ref[k] for k in loss_dss)
+    return doc, dss, v_dss, v_ref, dv, loss_dss, loss_ref, total_dss, total_ref, sub_ref
+
+
+@pytest.mark.parametrize("name", sorted(CIRCUITS))
+def test_import_agrees_with_opendss(name):
+    doc, dss, v_dss, v_ref, dv, loss_dss, loss_ref, total_dss, total_ref, _ = agreement(name)
+    print(f"{name}: max |dV| {dv:.2e} pu, losses {total_ref:.6f} vs OpenDSS {total_dss:.6f} kW "
+          f"(rel {abs(total_ref - total_dss) / total_dss:.2e})")
+    assert len(v_dss) >= 3
+    assert dv < VTOL
+    for line, loss in loss_dss.items():
+        assert loss_ref[line] == pytest.approx(loss, rel=LOSS_RTOL, abs=1e-9), line
+    assert total_ref == pytest.approx(total_dss, rel=LOSS_RTOL)
+
+
+def test_neglected_source_impedance_is_measured():
+    """source_impedance=False: the Vsource bus becomes the slack at the Vsource's pu; the
+    difference is the Thevenin drop (200 MVA short-circuit level, ~1.4 MW load: ~3.7e-3 pu)."""
+    doc = from_opendss(dss_text("lines"), source_impedance=False)
+    net = doc["network"]
+    assert net["substationBus"] == "src" and net["vSubstationPu"] == 1.02
+    assert not any(l["extra"]["kind"] == "vsource" for l in net["lines"])
+    v_dss = opendss_voltages(solve_opendss(dss_text("lines")), net)
+    v_ref, _, _ = sweep(net)
+    dv = max(abs(v_ref[b] - v_dss[b]) for b in v_dss)
+    assert 1e-3 < dv < 1e-2
+    # the same circuit with a stiff source (1e6 MVA) agrees again
+    stiff = dss_text("lines").replace("MVAsc3=200 MVAsc1=180", "MVAsc3=1e9 MVAsc1=1e9")
+    net = from_opendss(stiff, source_impedance=False)["network"]
+    v_dss = opendss_voltages(solve_opendss(stiff), net)
+    v_ref, _, _ = sweep(net)
+    assert max(abs(v_ref[b] - v_dss[b]) for b in v_dss) < 1e-5
+
+
+def test_antifloat_reactance_is_neglected():
+    """A transformer's ppm_antifloat (default 1 ppm of its kVA to ground) is not imported: the
+    voltages still agree to a few 1e-8 pu."""
+    text = dss_text("transformer").replace("ppm_antifloat=0", "")
+    net = from_opendss(text)["network"]
+    v_dss = opendss_voltages(solve_opendss(text), net)
+    v_ref, _, _ = sweep(net)
+    dv = max(abs(v_ref[b] - v_dss[b]) for b in v_dss)
+    assert 0 < dv < 1e-7
+
+
+def test_mapping_of_the_transformer_circuit():
+    net = from_opendss(dss_text("transformer"))["network"]
+    buses = {b["id"]: b for b in net["buses"]}
+    lines = {l["id"]: l for l in net["lines"]}
+    assert net["baseKV"] == 12.47 and net["substationBus"] == "source~source"
+    assert buses["lv"]["extra"]["kV"] == pytest.approx(4.16)
+    # 1000 kVA, 1.2 % + j6 % referred to 12.47 kV
+    zb = 12.47 ** 2 / 1.0
+    assert lines["Transformer.t1"]["rOhm"] == pytest.approx(0.012 * zb)
+    assert lines["Transformer.t1"]["xOhm"] == pytest.approx(0.06 * zb)
+    assert lines["Transformer.t1"]["rateKVA"] == 1000
+    # 0.05 + j0.08 ohm at 4.16 kV keeps its per-unit value at 12.47 kV
+    assert lines["Line.l2"]["rOhm"] == pytest.approx(0.05 * (12.47 / 4.16) ** 2)
+    # magnetizing (0.3 % and 1 % of 1000 kVA) and the constant-Z load as shunts at lv
+    assert buses["lv"]["pShuntKW"] == pytest.approx(3.0 + 100.0)
+    assert buses["lv"]["qCapKVAr"] == pytest.approx(-10.0 - 30.0)
+    assert buses["lv2"]["qCapKVAr"] == pytest.approx(300.0)
+    assert buses["lv2"]["pLoadKW"] == 600 and buses["lv2"]["qLoadKVAr"] == 250
+
+
+def test_mapping_of_switches():
+    net = from_opendss(dss_text("switches"))["network"]
+    lines = {l["id"]: l for l in net["lines"]}
+    assert lines["Line.tie"]["closed"] is False and lines["Line.tie"]["switchable"] is True
+    assert lines["Line.l1"]["closed"] is True and lines["Line.l1"]["switchable"] is False
+    assert {"Line.dead", "Line.off", "Load.ld4"} <= set(net["extra"]["deenergized"])
+    assert {b["id"] for b in net["buses"]} == {"source~source", "src", "b1", "b2", "b3"}
+
+
+def test_line_charging_is_split_between_both_ends():
+    net = from_opendss(dss_text("charging"))["network"]
+    buses = {b["id"]: b for b in net["buses"]}
+    omega = 2 * math.pi * 60
+    c1 = (300 + 40) * 1e-9  # cs - cm, F per km
+    q = lambda km: 12.47 ** 2 * 1000 * omega * c1 * km / 2  # kVAr at each end at 1 pu
+    assert buses["b2"]["qCapKVAr"] == pytest.approx(q(4))
+    assert buses["b1"]["qCapKVAr"] == pytest.approx(q(3) + q(4) + q(2.5))
+    assert buses["src"]["qCapKVAr"] == pytest.approx(q(3))
+
+
+def test_pv_and_generator_are_generation():
+    net = from_opendss(dss_text("pv"))["network"]
+    buses = {b["id"]: b for b in net["buses"]}
+    assert buses["b2"]["pLoadKW"] == pytest.approx(-720.0, rel=1e-3)  # 800 kW x 0.9 sun
+    assert buses["b2"]["qLoadKVAr"] < 0  # pf 0.98 producing vars
+    assert buses["b1"]["pLoadKW"] == pytest.approx(200.0 - 100.0)
+
+
+# --- esmarket's own power flow -----------------------------------------------------------------
+def esmarket_power_flow(doc):
+    try:
+        return esmarket.clear(doc)
+    except esmarket.EsmarketError as e:
+        if e.path == "mechanism":
+            pytest.skip(f"this libesmarket has no power_flow mechanism ({e})")
+        raise
+
+
+@pytest.mark.parametrize("name", sorted(CIRCUITS))
+def test_esmarket_power_flow_agrees_with_opendss(name):
+    doc, dss, v_dss, v_ref, dv, loss_dss, _, total_dss, _, sub_ref = agreement(name)
+    result = esmarket_power_flow(doc)
+    assert result.status == "solved", result.message
+    v = {row["id"]: row["vPu"] for row in result.buses}
+    scale = reported_scale(doc["network"])
+    dv = max(abs(v[b] - v_dss[b] * (scale if b == "src" else 1.0)) for b in v_dss)
+    loss = {row["id"]: row["lossKW"] for row in result.lines}
+    total = sum(loss[k] for k in loss_dss)
+    print(f"{name}: esmarket power_flow vs OpenDSS max |dV| {dv:.2e} pu, losses {total:.6f} vs "
+          f"{total_dss:.6f} kW (rel {abs(total - total_dss) / total_dss:.2e})")
+    assert dv < VTOL
+    assert total == pytest.approx(total_dss, rel=LOSS_RTOL)
+    # lossesKW = series losses + shunt conductances (docs/mechanisms.md, power_flow)
+    shunt = sum(b.get("pShuntKW", 0.0) * v[b["id"]] ** 2 for b in doc["network"]["buses"])
+    assert result["shuntLossKW"] == pytest.approx(shunt, rel=1e-9, abs=1e-12)
+    assert result["lossesKW"] == pytest.approx(sum(loss.values()) + shunt, rel=1e-9)
+    assert result["substationKW"] == pytest.approx(sub_ref, rel=1e-6)
+
+
+def test_market_clears_on_an_imported_circuit():
+    prosumers = [
+        {"id": "home1", "bus": "b1", "loadKW": 40.0, "pvKW": 10.0,
+         "flex": {"minKW": 0.0, "maxKW": 30.0, "costA": 0.02, "costB": 0.05}},
+        {"id": "home2", "bus": "b2", "loadKW": 25.0,
+         "flex": {"minKW": -10.0, "maxKW": 20.0, "costA": 0.03, "costB": 0.04}},
+    ]
+    doc = from_opendss(dss_text("lines"), mechanism="social_optimum", prosumers=prosumers,
+                       grid={"buyPrice": 0.30, "sellPrice": 0.05, "substationPrice": 0.12},
+                       v_min_pu=0.9, v_max_pu=1.1)
+    result = esmarket.clear(doc)
+    assert result.status == "solved", result.message
+    flex = {p["id"]: p["flexKW"] for p in result.prosumers}
+    # marginal cost costA p + costB meets the locational price (above 0.12 with losses)
+    for p in prosumers:
+        f = p["flex"]
+        assert f["minKW"] - 1e-6 <= flex[p["id"]] <= f["maxKW"] + 1e-6
+    prices = {b["id"]: b["price"] for b in result.buses}
+    assert prices["b2"] > prices["b1"] > 0.12 - 1e-9
+    marginal = prosumers[1]["flex"]["costA"] * flex["home2"] + prosumers[1]["flex"]["costB"]
+    if prosumers[1]["flex"]["minKW"] + 1e-6 < flex["home2"] < prosumers[1]["flex"]["maxKW"] - 1e-6:
+        assert marginal == pytest.approx(prices["b2"], abs=1e-5)
+
+
+# --- inputs: file, commands, an existing context; the optional dependency -------------------------
+def test_sources_file_commands_and_context(tmp_path):
+    text = dss_text("lines")
+    path = tmp_path / "feeder.dss"
+    path.write_text(text.replace("clear\n", ""))
+    from_text = from_opendss(text)
+    assert from_opendss(path) == from_text
+    assert from_opendss(str(path)) == from_text
+    assert from_opendss([l for l in text.splitlines()]) == from_text
+    dss = solve_opendss(text)
+    assert from_opendss(dss) == from_text
+    with pytest.raises(FileNotFoundError):
+        from_opendss(str(tmp_path / "missing.dss"))
+
+
+def test_import_esmarket_does_not_import_opendssdirect():
+    code = "import sys, esmarket; print('opendssdirect' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_opendssdirect_is_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "opendssdirect", None)
+    with pytest.raises(ImportError, match="pip install OpenDSSDirect.py"):
+        from_opendss(dss_text("lines"))
+
+
+# --- what esmarket cannot model: errors that name the element -----------------------------------
+ERRORS = {
+    "meshed": ("new line.l3 bus1=b2 bus2=src r1=0.3 x1=0.6 length=1 units=km",
+               r"Line\.l3 closes a loop"),
+    "single_phase_load": ("new load.one bus1=b2.1 phases=1 kv=7.2 kw=50",
+                          r"Load\.one is a 1-phase load"),
+    "single_phase_line": ("new line.lat bus1=b2.2 bus2=b9.2 phases=1 r1=0.3 x1=0.6 length=1",
+                          r"Line\.lat is a 1-phase line"),
+    "load_model": ("new load.ci bus1=b2 phases=3 kv=12.47 kw=50 model=5",
+                   r"Load\.ci has load model 5"),
+    "three_winding": ("new transformer.t3 phases=3 windings=3 buses=[b2 x y] kvs=[12.47 4.16 0.48]"
+                      " kvas=[500 500 500]", r"Transformer\.t3 has 3 windings"),
+    "tap_inside": ("new transformer.t2 phases=3 windings=2 buses=[b2 lv] kvs=[12.47 4.16]"
+                   " kvas=[500 500] taps=[1 1.05]", r"Transformer\.t2 has an off-nominal tap"),
+    "second_source": ("new vsource.other bus1=b2 basekv=12.47", r"Vsource\.other is a second"),
+    "isource": ("new isource.inj bus1=b2 amps=5", r"Isource\.inj: element class"),
+    "series_capacitor": ("new capacitor.sc bus1=b1 bus2=b2 kvar=300 kv=12.47",
+                         r"Capacitor\.sc is a series capacitor"),
+    "pv_bus_generator": ("new generator.pvg bus1=b2 kv=12.47 kw=100 model=3",
+                         r"Generator\.pvg is a voltage-regulating"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_unsupported_elements_are_named(case):
+    line, message = ERRORS[case]
+    text = dss_text("lines").replace(TAIL, line + "\n" + TAIL)
+    with pytest.raises(OpenDSSImportError, match=message):
+        from_opendss(text)
+
+
+def test_balanced_equivalent_of_a_single_phase_lateral():
+    """unbalanced='balanced_equivalent': the built-in feeders' rule, a 1-phase lateral's
+    conductor impedance times 3 and its load summed as if spread over three phases."""
+    text = dss_text("lines").replace(TAIL, "new line.lat bus1=b2.2 bus2=b9.2 phases=1 r1=0.3 "
+                                           "x1=0.6 length=1 units=km\n"
+                                           "new load.one bus1=b9.2 phases=1 kv=7.2 kw=50 kvar=10\n"
+                                     + TAIL)
+    net = from_opendss(text, unbalanced="balanced_equivalent")["network"]
+    lat = next(l for l in net["lines"] if l["id"] == "Line.lat")
+    assert (lat["rOhm"], lat["xOhm"]) == (pytest.approx(0.9), pytest.approx(1.8))
+    assert lat["extra"]["phases"] == 1
+    b9 = next(b for b in net["buses"] if b["id"] == "b9")
+    assert (b9["pLoadKW"], b9["qLoadKVAr"]) == (50, 10)
