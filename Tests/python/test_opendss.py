@@ -75,6 +75,27 @@ new load.ld1 bus1=b1 phases=3 kv=12.47 kw=200 kvar=50 model=1 vminpu=0.8
 new pvsystem.pv1 bus1=b2 phases=3 kv=12.47 pmpp=800 kva=900 irradiance=0.9 pf=0.98
 new generator.g1 bus1=b1 phases=3 kv=12.47 kw=100 pf=1 model=1
 """,
+    # a 3-phase regulator at the substation under a RegControl: OpenDSS moves its tap while
+    # solving, the importer reads the solved tap and folds it into vSubstationPu
+    "regulator": """
+new transformer.reg phases=3 windings=2 buses=[src rg] conns=[wye wye] kvs=[12.47 12.47]
+~ kvas=[5000 5000] xhl=0.1 %loadloss=0.01 ppm_antifloat=0
+new regcontrol.rc transformer=reg winding=2 vreg=124 band=1 ptratio=60
+new line.l1 bus1=rg bus2=b1 r1=0.3 x1=0.6 c1=0 c0=0 length=3 units=km
+new line.l2 bus1=b1 bus2=b2 r1=0.3 x1=0.6 c1=0 c0=0 length=3 units=km
+new load.ld1 bus1=b1 phases=3 kv=12.47 kw=1500 kvar=600 model=1 vminpu=0.8
+new load.ld2 bus1=b2 phases=3 kv=12.47 kw=1000 kvar=400 model=1 vminpu=0.8
+""",
+    # a bank of three single-phase regulators (wye, 7.2 kV windings) with equal fixed taps,
+    # merged into one 3-phase transformer
+    "regulator_bank": """
+new transformer.rega phases=1 windings=2 buses=[src.1 rg.1] kvs=[7.2 7.2] kvas=[1667 1667]
+~ xhl=0.2 %loadloss=0.02 taps=[1 1.0125] ppm_antifloat=0
+new transformer.regb like=rega buses=[src.2 rg.2] ppm_antifloat=0
+new transformer.regc like=rega buses=[src.3 rg.3] ppm_antifloat=0
+new line.l1 bus1=rg bus2=b1 r1=0.3 x1=0.6 length=3 units=km
+new load.ld1 bus1=b1 phases=3 kv=12.47 kw=1500 kvar=600 model=1 vminpu=0.8
+""",
     # a tie switch left open between two energized buses (kept, closed: false), a disabled line
     # and an open line feeding a dead section (both dropped with what hangs on them)
     "switches": """
@@ -128,8 +149,8 @@ def opendss_series_losses(dss, network):
     out = {}
     for line in network["lines"]:
         name = line["id"]
-        dss.Circuit.SetActiveElement(name)
         if line["extra"]["kind"] == "vsource":
+            dss.Circuit.SetActiveElement(name)
             current = dss.CktElement.Currents()
             kv, pu = dss.Vsources.BasekV(), dss.Vsources.PU()
             angle = math.radians(dss.Vsources.AngleDeg())
@@ -142,16 +163,19 @@ def opendss_series_losses(dss, network):
             continue
         if not line.get("closed", True):
             continue
-        loss = dss.CktElement.Losses()[0] / 1000
-        if line["extra"]["kind"] == "transformer":
-            dss.Transformers.Name(name.split(".", 1)[1])
-            dss.Transformers.Wdg(2)
-            kva, tap = dss.Transformers.kVA(), dss.Transformers.Tap()
-            dss.Text.Command(f"? {name}.%noloadloss")
-            noload = float(dss.Text.Result()) / 100 * kva
-            dss.Circuit.SetActiveBus(line["to"])
-            v = sum(dss.Bus.puVmagAngle()[0::2][:3]) / 3 / tap
-            loss -= noload * v * v
+        loss = 0.0
+        for element in line["extra"].get("bank", [name]):  # a bank: its units' losses
+            dss.Circuit.SetActiveElement(element)
+            loss += dss.CktElement.Losses()[0] / 1000
+            if line["extra"]["kind"] == "transformer":
+                dss.Transformers.Name(element.split(".", 1)[1])
+                dss.Transformers.Wdg(2)
+                kva, tap = dss.Transformers.kVA(), dss.Transformers.Tap()
+                dss.Text.Command(f"? {element}.%noloadloss")
+                noload = float(dss.Text.Result()) / 100 * kva
+                dss.Circuit.SetActiveBus(line["to"])
+                v = sum(dss.Bus.puVmagAngle()[0::2][:3]) / 3 / tap
+                loss -= noload * v * v
         out[name] = loss
     return out
 
@@ -282,6 +306,36 @@ def test_mapping_of_the_transformer_circuit():
     assert buses["lv"]["qCapKVAr"] == pytest.approx(-10.0 - 30.0)
     assert buses["lv2"]["qCapKVAr"] == pytest.approx(300.0)
     assert buses["lv2"]["pLoadKW"] == 600 and buses["lv2"]["qLoadKVAr"] == 250
+
+
+def test_solved_regulator_tap_is_folded_into_the_source():
+    text = dss_text("regulator")
+    dss = solve_opendss(text)
+    dss.Transformers.Name("reg")
+    dss.Transformers.Wdg(2)
+    tap = dss.Transformers.Tap()
+    assert tap > 1.0  # the RegControl raised it
+    net = from_opendss(text)["network"]
+    assert net["vSubstationPu"] == pytest.approx(1.02 * tap)
+    assert any("Transformer.reg" in note for note in net["extra"]["notes"])
+
+
+def test_single_phase_regulator_bank_is_one_transformer():
+    net = from_opendss(dss_text("regulator_bank"))["network"]
+    bank = next(l for l in net["lines"] if l["extra"]["kind"] == "transformer")
+    assert bank["id"] == "Transformer.rega+Transformer.regb+Transformer.regc"
+    assert bank["extra"]["bank"] == ["Transformer.rega", "Transformer.regb", "Transformer.regc"]
+    assert bank["rateKVA"] == pytest.approx(3 * 1667)
+    assert net["vSubstationPu"] == pytest.approx(1.02 * 1.0125)
+    unequal = dss_text("regulator_bank").replace("like=rega buses=[src.3 rg.3] ppm_antifloat=0",
+                                                 "like=rega buses=[src.3 rg.3] ppm_antifloat=0 taps=[1 1.025]")
+    with pytest.raises(OpenDSSImportError, match=r"Transformer\.rega\+Transformer\.regb\+"
+                                                 r"Transformer\.regc: the bank's taps differ"):
+        from_opendss(unequal)
+    single = dss_text("lines").replace(TAIL, "new transformer.one phases=1 windings=2 "
+                                             "buses=[b2.1 x.1] kvs=[7.2 0.24] kvas=[50 50]\n" + TAIL)
+    with pytest.raises(OpenDSSImportError, match=r"Transformer\.one is a 1-phase transformer"):
+        from_opendss(single)
 
 
 def test_mapping_of_switches():
@@ -422,6 +476,15 @@ def test_unsupported_elements_are_named(case):
     line, message = ERRORS[case]
     text = dss_text("lines").replace(TAIL, line + "\n" + TAIL)
     with pytest.raises(OpenDSSImportError, match=message):
+        from_opendss(text)
+
+
+def test_load_outside_its_constant_power_band_is_a_warning():
+    """OpenDSS models a constant-PQ load as constant Z below its Vminpu (0.95 by default):
+    the importer keeps constant power and warns, naming the load."""
+    text = dss_text("lines").replace("kw=900 kvar=300 model=1 vminpu=0.8", "kw=900 kvar=300")
+    text = text.replace("pu=1.02", "pu=0.96")
+    with pytest.warns(UserWarning, match=r"Load\.ld2: OpenDSS solved it at 0\.9[0-4]\d+ pu"):
         from_opendss(text)
 
 

@@ -297,6 +297,8 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
             raise OpenDSSImportError(f"{name}: element class {cls} is not supported by the "
                                      f"esmarket importer (docs/opendss.md lists what is)")
 
+    _single_phase_transformers(r, branches)
+
     # --- topology: a tree of closed branches rooted at the source ----------------------------
     parent: Dict[str, str] = {}
 
@@ -438,6 +440,8 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
         row = {"id": br["name"], "from": br["b1"], "to": br["b2"], "rOhm": z.real, "xOhm": z.imag,
                "rateKVA": rate, "closed": br["closed"], "switchable": br["switchable"],
                "extra": {"kind": br["kind"], "phases": br["phases"]}}
+        if "bank" in br:
+            row["extra"]["bank"] = br["bank"]
         line_rows.append(row)
 
     buses = []
@@ -492,23 +496,73 @@ def _transformer(r: _Reader, name: str, short: str, enabled: bool, buses: List[s
     if int(dss.Transformers.NumWindings()) != 2:
         raise OpenDSSImportError(f"{name} has {dss.Transformers.NumWindings()} windings: esmarket "
                                  f"imports two-winding transformers only")
-    r.check_phases(name, phases, "transformer")
     w = []
     for k in (1, 2):
         dss.Transformers.Wdg(k)
         w.append((float(dss.Transformers.kV()), float(dss.Transformers.kVA()),
                   float(dss.Transformers.R()), float(dss.Transformers.Tap())))
     kva = w[0][1]
-    zpu = complex((w[0][2] + w[1][2]) / 100.0, float(dss.Transformers.Xhl()) / 100.0)
-    kv1, kv2 = w[0][0], w[1][0]
-    if phases == 1 and r.unbalanced != "error":
-        kv1, kv2, kva = kv1 * _SQRT3, kv2 * _SQRT3, kva * 3  # as one of three in a wye bank
-    open_terminal = any(dss.CktElement.IsOpen(t, 0) for t in (1, 2)) if enabled else True
+    opened = [bool(dss.CktElement.IsOpen(t, 0)) for t in (1, 2)] if enabled else [True, True]
+    nodes = [n for n in _nodes(buses[0]) if n != 0] or [1, 2, 3][:phases]
     return {"name": name, "kind": "transformer", "b1": _bus(buses[0]), "b2": _bus(buses[1]),
-            "closed": enabled and not open_terminal, "switchable": False, "phases": phases,
-            "kv1": kv1, "kv2": kv2, "kva": kva, "zpu": zpu, "taps": (w[0][3], w[1][3]),
+            "closed": not any(opened), "opened": opened, "switchable": False, "phases": phases,
+            "nodes": nodes, "kv1": w[0][0], "kv2": w[1][0], "kva": kva,
+            "zpu": complex((w[0][2] + w[1][2]) / 100.0, float(dss.Transformers.Xhl()) / 100.0),
+            "taps": (w[0][3], w[1][3]),
             "noload_kw": r.prop_float(name, "%noloadloss") / 100.0 * kva,
             "imag_kvar": r.prop_float(name, "%imag") / 100.0 * kva}
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def _single_phase_transformers(r: _Reader, branches: List[Dict[str, Any]]) -> None:
+    """Three identical 1-phase transformers between the same two buses, one per phase (a
+    regulator or distribution bank), become one 3-phase transformer; any other 1- or 2-phase
+    transformer is refused (or, balanced_equivalent, taken as one unit of such a bank)."""
+    groups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for br in branches:
+        if br["kind"] == "transformer" and br["phases"] < 3:
+            groups.setdefault((br["b1"], br["b2"]), []).append(br)
+    for units in groups.values():
+        first = units[0]
+        names = "+".join(u["name"] for u in units)
+        bank = (len(units) == 3 and all(u["phases"] == 1 for u in units)
+                and sorted(n for u in units for n in u["nodes"][:1]) == [1, 2, 3]
+                and all(_same(u[k], first[k]) for u in units
+                        for k in ("kv1", "kv2", "kva", "noload_kw", "imag_kvar"))
+                and all(u["zpu"] == first["zpu"] and u["closed"] == first["closed"]
+                        for u in units))
+        if bank:
+            taps = [u["taps"] for u in units]
+            if any(not (_same(t[0], taps[0][0]) and _same(t[1], taps[0][1])) for t in taps):
+                if r.unbalanced == "error":
+                    raise OpenDSSImportError(
+                        f"{names}: the bank's taps differ by phase ({', '.join(f'{a:g}/{b:g}' for a, b in taps)}): "
+                        f"esmarket is balanced; pass unbalanced='balanced_equivalent' to use "
+                        f"their mean")
+                mean = (sum(t[0] for t in taps) / 3, sum(t[1] for t in taps) / 3)
+                r.notes.append(f"{names}: per-phase taps replaced by their mean "
+                               f"{mean[0]:.6g}/{mean[1]:.6g}")
+                taps = [mean]
+            merged = dict(first, name=names, phases=3, taps=taps[0], kva=first["kva"] * 3,
+                          noload_kw=first["noload_kw"] * 3, imag_kvar=first["imag_kvar"] * 3,
+                          bank=[u["name"] for u in units])
+            if len(first["nodes"]) == 1:  # phase-to-ground windings: their kV is line to neutral
+                merged["kv1"], merged["kv2"] = first["kv1"] * _SQRT3, first["kv2"] * _SQRT3
+            index = branches.index(first)
+            for u in units:
+                branches.remove(u)
+            branches.insert(index, merged)
+            continue
+        for u in units:
+            r.check_phases(u["name"], u["phases"], "transformer")
+            scale = 3.0 / u["phases"]  # as one unit of a bank spread over three phases
+            if u["phases"] == 1 and len(u["nodes"]) == 1:
+                u["kv1"], u["kv2"] = u["kv1"] * _SQRT3, u["kv2"] * _SQRT3
+            u.update(kva=u["kva"] * scale, noload_kw=u["noload_kw"] * scale,
+                     imag_kvar=u["imag_kvar"] * scale)
 
 
 def _load(r: _Reader, name: str, short: str, buses: List[str], phases: int,
@@ -529,4 +583,15 @@ def _load(r: _Reader, name: str, short: str, buses: List[str], phases: int,
         raise OpenDSSImportError(
             f"{name} has load model {model}: esmarket imports model 1 (constant PQ) and 2 "
             f"(constant Z); pass load_models='constant_power' to take it at its rated kW/kvar")
+    # OpenDSS turns a constant-power load into a constant impedance outside [Vminpu, Vmaxpu] of
+    # its rated kV: say so when the solved circuit has such a load, esmarket keeps it constant.
+    mags = dss.CktElement.VoltagesMagAng()[0::2][:phases]
+    rated = float(dss.Loads.kV()) * 1000.0 / (_SQRT3 if phases > 1 or dss.Loads.IsDelta() else 1.0)
+    if any(m > 0 for m in mags) and rated > 0 and dss.Solution.Converged():  # not de-energized
+        v = sum(mags) / len(mags) / rated
+        if not float(dss.Loads.Vminpu()) <= v <= float(dss.Loads.Vmaxpu()):
+            warnings.warn(f"{name}: OpenDSS solved it at {v:.4f} pu, outside its Vminpu/Vmaxpu "
+                          f"({dss.Loads.Vminpu():g}/{dss.Loads.Vmaxpu():g}) where OpenDSS models it "
+                          f"as a constant impedance; esmarket keeps it constant power",
+                          stacklevel=4)
     injections.append((name, bus, kw, kvar))
