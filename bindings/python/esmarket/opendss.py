@@ -141,7 +141,7 @@ def from_opendss(source: Any, *, mechanism: str = "power_flow",
                  prosumers: Any = None, grid: Optional[Mapping[str, Any]] = None,
                  communities: Optional[Sequence[Mapping[str, Any]]] = None,
                  options: Optional[Mapping[str, Any]] = None, periods: Optional[int] = None,
-                 source_impedance: bool = True, unbalanced: str = "error",
+                 source_impedance: bool = True, unbalanced: str = "error", taps: str = "fold",
                  load_models: str = "error", ratings: bool = True,
                  v_min_pu: Optional[float] = None, v_max_pu: Optional[float] = None,
                  solve: bool = True) -> Dict[str, Any]:
@@ -160,6 +160,9 @@ def from_opendss(source: Any, *, mechanism: str = "power_flow",
     * `load_models`: ``"error"`` (default) refuses loads other than model 1 (constant PQ) and 2
       (constant impedance, imported exactly as a shunt); ``"constant_power"`` takes them at their
       rated kW/kvar.
+    * `taps`: ``"fold"`` (default) folds off-nominal transformer taps (a regulator's solved tap)
+      into vSubstationPu where that is exact, through an unbranched chain from the source, and
+      refuses them elsewhere; ``"nominal"`` takes every tap at 1.0 (the built-in feeders' rule).
     * `ratings`: line NormAmps and transformer kVA as ``rateKVA`` (False: no limits).
     * `solve`: solve the circuit (snapshot) before reading it; needed for regulator taps under
       RegControl, switched capacitors and PV/generator outputs.
@@ -167,6 +170,8 @@ def from_opendss(source: Any, *, mechanism: str = "power_flow",
     """
     if unbalanced not in ("error", "balanced_equivalent"):
         raise ValueError(f"unbalanced must be 'error' or 'balanced_equivalent', not {unbalanced!r}")
+    if taps not in ("fold", "nominal"):
+        raise ValueError(f"taps must be 'fold' or 'nominal', not {taps!r}")
     if load_models not in ("error", "constant_power"):
         raise ValueError(f"load_models must be 'error' or 'constant_power', not {load_models!r}")
     if hasattr(source, "Text") and hasattr(source, "Circuit"):
@@ -178,7 +183,7 @@ def from_opendss(source: Any, *, mechanism: str = "power_flow",
         dss.Solution.Solve()
         if not dss.Solution.Converged():
             raise OpenDSSImportError("OpenDSS did not converge on the circuit (Solution.Solve)")
-    network = _network(_Reader(dss, unbalanced, load_models), source_impedance, ratings)
+    network = _network(_Reader(dss, unbalanced, load_models), source_impedance, ratings, taps)
     if v_min_pu is not None:
         network["vMinPu"] = v_min_pu
     if v_max_pu is not None:
@@ -191,7 +196,7 @@ def from_opendss(source: Any, *, mechanism: str = "power_flow",
     return doc
 
 
-def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any]:
+def _network(r: _Reader, source_impedance: bool, ratings: bool, taps: str) -> Dict[str, Any]:
     import numpy as np
     dss = r.dss
     names = list(dss.Circuit.AllElementNames())
@@ -324,6 +329,7 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
             adjacency.setdefault(br["b2"], []).append(br)
     # Nominal voltage (kV line to line) of every energized bus, through transformer ratios.
     kv: Dict[str, float] = {source_bus: src_kv}
+    upstream: Dict[str, Tuple[str, Dict[str, Any]]] = {}
     order = [source_bus]
     for bus in order:
         for br in adjacency.get(bus, []):
@@ -337,6 +343,7 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
                 kv[other] = kv[bus] * br["kv2"] / br["kv1"]
             else:
                 kv[other] = kv[bus]
+            upstream[other] = (bus, br)
             order.append(other)
     dropped = []
     base_kv = src_kv
@@ -344,27 +351,41 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
     def to_base(ohm: complex, bus: str) -> complex:  # keeps the per-unit value on `bus`'s level
         return ohm * (base_kv / kv[bus]) ** 2
 
-    # --- off-nominal taps: folded into the source when next to it, refused elsewhere -----------
+    # --- off-nominal taps ----------------------------------------------------------------------
+    # An ideal ratio n = t2/t1 (V2 = n V1 - t2^2 Z I2, checked against OpenDSS) can be moved
+    # toward the source through a chain of buses with nothing branching off: the chain's
+    # impedances scale by n^2, its shunts by 1/n^2, its voltages are reported times n, and the
+    # source voltage becomes n vSubstationPu. Exact; anywhere else a tap has no esmarket model.
     v_sub = src_pu
-    tap_ratio = 1.0
+    chain_scale: Dict[str, float] = {}   # bus -> product of the ratios folded through it
     for br in branches:
         if br["kind"] != "transformer" or not br["closed"] or br["b1"] not in kv:
             continue
         t1, t2 = br["taps"]
         if abs(t1 - 1.0) < 1e-12 and abs(t2 - 1.0) < 1e-12:
             continue
-        others = [x for x in adjacency.get(source_bus, []) if x is not br]
-        if br["b1"] == source_bus and not others:
-            tap_ratio = t2 / t1
-            v_sub = src_pu * tap_ratio
-            r.notes.append(f"{br['name']}: taps {t1:g}/{t2:g} next to the source are folded into "
-                           f"vSubstationPu ({v_sub:.6g}); bus {source_bus} is reported on the "
-                           f"secondary's side of the ideal ratio (vPu x {tap_ratio:.6g})")
-        else:
+        if taps == "nominal":
+            r.notes.append(f"{br['name']}: taps {t1:g}/{t2:g} taken at 1.0 (taps='nominal')")
+            br["taps"] = (1.0, 1.0)
+            continue
+        path = [br["b1"]]
+        while path[-1] != source_bus:
+            path.append(upstream[path[-1]][0])
+        branching = [b for b in path
+                     if len(adjacency[b]) > (1 if b == source_bus else 2)]
+        if branching:
             raise OpenDSSImportError(
-                f"{br['name']} has an off-nominal tap ({t1:g}/{t2:g}) away from the source: "
-                f"esmarket has no tap ratios; only a tap on the transformer fed directly by the "
-                f"Vsource bus is folded into vSubstationPu")
+                f"{br['name']} has an off-nominal tap ({t1:g}/{t2:g}) where the feeder branches "
+                f"upstream (at bus {branching[0]}): esmarket has no tap ratios; a tap is folded "
+                f"into vSubstationPu only through an unbranched chain from the source. Pass "
+                f"taps='nominal' to take every tap at 1.0 (the built-in feeders' rule)")
+        ratio = t2 / t1
+        v_sub *= ratio
+        for b in path:
+            chain_scale[b] = chain_scale.get(b, 1.0) * ratio
+        r.notes.append(f"{br['name']}: taps {t1:g}/{t2:g} folded into vSubstationPu; buses "
+                       f"{', '.join(path)} are reported on the far side of the ratio (vPu x "
+                       f"{ratio:.6g})")
 
     # --- buses ---------------------------------------------------------------------------------
     bus_rows: Dict[str, Dict[str, Any]] = {}
@@ -393,7 +414,7 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
     line_rows: List[Dict[str, Any]] = []
     if src_z is not None:
         virtual = f"{src.split('.', 1)[1].lower()}~source"
-        zs = src_z * tap_ratio ** 2
+        zs = src_z * chain_scale.get(source_bus, 1.0) ** 2
         line_rows.append({"id": src, "from": virtual, "to": source_bus,
                           "rOhm": zs.real, "xOhm": zs.imag, "rateKVA": None,
                           "extra": {"kind": "vsource"}})
@@ -403,9 +424,6 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
                               "pShuntKW": 0.0}, **bus_rows}
     else:
         substation = source_bus
-    if tap_ratio != 1.0:  # shunts at the source bus see vPu x tap_ratio there: keep their power
-        for key in ("qCapKVAr", "pShuntKW"):
-            bus_rows[source_bus][key] /= tap_ratio ** 2
     for br in branches:
         if br["kind"] != "transformer" and br["b_total"] != 0.0 and sum(br["opened"]) == 1:
             # open at one end: the line hangs on the other as an open-ended pi section, whose
@@ -437,12 +455,19 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
                 bus_rows[br["b1"]]["qCapKVAr"] += half
                 bus_rows[br["b2"]]["qCapKVAr"] += half
             rate = _SQRT3 * kv[br["b1"]] * br["amps"] if ratings and br["amps"] > 0 else None
+        if br["closed"] and br["b1"] in chain_scale and br["b2"] in chain_scale:
+            z *= (chain_scale[br["b2"]] if upstream.get(br["b2"], ("",))[0] == br["b1"]
+                  else chain_scale[br["b1"]]) ** 2  # scaled by the ratios folded through it
         row = {"id": br["name"], "from": br["b1"], "to": br["b2"], "rOhm": z.real, "xOhm": z.imag,
                "rateKVA": rate, "closed": br["closed"], "switchable": br["switchable"],
                "extra": {"kind": br["kind"], "phases": br["phases"]}}
         if "bank" in br:
             row["extra"]["bank"] = br["bank"]
         line_rows.append(row)
+
+    for b, ratio in chain_scale.items():  # a folded chain's shunts see vPu x ratio: keep power
+        for key in ("qCapKVAr", "pShuntKW"):
+            bus_rows[b][key] /= ratio ** 2
 
     buses = []
     for b, row in bus_rows.items():
@@ -458,6 +483,8 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool) -> Dict[str, Any
     network: Dict[str, Any] = {"baseKV": base_kv, "substationBus": substation,
                                "vSubstationPu": v_sub, "buses": buses, "lines": line_rows}
     extra: Dict[str, Any] = {"source": "OpenDSS", "circuit": dss.Circuit.Name()}
+    if chain_scale:
+        extra["foldedTapRatio"] = chain_scale  # bus -> factor its reported vPu carries
     if r.notes:
         extra["notes"] = r.notes
     if dropped:
@@ -528,13 +555,19 @@ def _single_phase_transformers(r: _Reader, branches: List[Dict[str, Any]]) -> No
     for units in groups.values():
         first = units[0]
         names = "+".join(u["name"] for u in units)
-        bank = (len(units) == 3 and all(u["phases"] == 1 for u in units)
-                and sorted(n for u in units for n in u["nodes"][:1]) == [1, 2, 3]
-                and all(_same(u[k], first[k]) for u in units
-                        for k in ("kv1", "kv2", "kva", "noload_kw", "imag_kvar"))
-                and all(u["zpu"] == first["zpu"] and u["closed"] == first["closed"]
-                        for u in units))
-        if bank:
+        alike = (all(u["phases"] == 1 for u in units)
+                 and all(_same(u[k], first[k]) for u in units
+                         for k in ("kv1", "kv2", "kva", "noload_kw", "imag_kvar"))
+                 and all(u["zpu"] == first["zpu"] and u["closed"] == first["closed"]
+                         for u in units))
+        full = len(units) == 3 and sorted(n for u in units for n in u["nodes"][:1]) == [1, 2, 3]
+        if alike and len(units) > 1 and not full and r.unbalanced != "error":
+            # an open-delta (or two-phase) bank: balanced_equivalent takes it as a full bank of
+            # the same units (same per-unit impedance on three times one unit's kVA)
+            r.notes.append(f"{names}: {len(units)} single-phase units taken as a full 3-phase "
+                           f"bank of the same units")
+            full = True
+        if alike and full:
             taps = [u["taps"] for u in units]
             if any(not (_same(t[0], taps[0][0]) and _same(t[1], taps[0][1])) for t in taps):
                 if r.unbalanced == "error":
