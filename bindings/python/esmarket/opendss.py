@@ -575,7 +575,7 @@ def _single_phase_transformers(r: _Reader, branches: List[Dict[str, Any]]) -> No
                         f"{names}: the bank's taps differ by phase ({', '.join(f'{a:g}/{b:g}' for a, b in taps)}): "
                         f"esmarket is balanced; pass unbalanced='balanced_equivalent' to use "
                         f"their mean")
-                mean = (sum(t[0] for t in taps) / 3, sum(t[1] for t in taps) / 3)
+                mean = (sum(t[0] for t in taps) / len(taps), sum(t[1] for t in taps) / len(taps))
                 r.notes.append(f"{names}: per-phase taps replaced by their mean "
                                f"{mean[0]:.6g}/{mean[1]:.6g}")
                 taps = [mean]
