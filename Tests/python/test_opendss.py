@@ -226,7 +226,8 @@ def sweep(network, tol=1e-13):
         raise AssertionError("sweep did not converge")
     losses = {parent[b][1]["id"]: abs(flow[b]) ** 2 * parent[b][1]["rOhm"] / zbase * sbase
               for b in order[1:]}
-    return {b: abs(x) for b, x in v.items()}, losses, (v[root] * current[root].conjugate()).real * sbase
+    substation = (v[root] * current[root].conjugate()).real * sbase
+    return {b: abs(x) for b, x in v.items()}, losses, substation
 
 
 def reported_scale(network, bus):
@@ -314,7 +315,8 @@ def test_untransposed_line_is_approximated_by_zs_minus_zm(monkeypatch):
     phases = [m / (12.47e3 / math.sqrt(3)) for m in dss.Bus.VMagAngle()[0::2]]
     spread = max(abs(p - v_ref["b2"]) for p in phases)
     rel = abs(total_ref - total_dss) / total_dss
-    print(f"untransposed: mean |dV| {dv:.2e} pu, phase spread {spread:.2e} pu, losses rel {rel:.2e}")
+    print(f"untransposed: mean |dV| {dv:.2e} pu, phase spread {spread:.2e} pu, "
+          f"losses rel {rel:.2e}")
     assert dv < 1e-5 and 1e-4 < spread < 1e-2 and rel < 1e-4
 
 
@@ -373,13 +375,13 @@ def test_single_phase_regulator_bank_is_one_transformer():
                                               "head": pytest.approx(1.0125)}
     head = next(b for b in net["buses"] if b["id"] == "head")
     assert head["qCapKVAr"] == pytest.approx(200 / 1.0125 ** 2, rel=3e-3)  # + l0 charging
-    unequal = dss_text("regulator_bank").replace("like=rega buses=[head.3 rg.3] ppm_antifloat=0",
-                                                 "like=rega buses=[head.3 rg.3] ppm_antifloat=0 taps=[1 1.025]")
+    regc = "like=rega buses=[head.3 rg.3] ppm_antifloat=0"
+    unequal = dss_text("regulator_bank").replace(regc, regc + " taps=[1 1.025]")
     with pytest.raises(OpenDSSImportError, match=r"Transformer\.rega\+Transformer\.regb\+"
                                                  r"Transformer\.regc: the bank's taps differ"):
         from_opendss(unequal)
-    single = dss_text("lines").replace(TAIL, "new transformer.one phases=1 windings=2 "
-                                             "buses=[b2.1 x.1] kvs=[7.2 0.24] kvas=[50 50]\n" + TAIL)
+    single = dss_text("lines").replace(TAIL, "new transformer.one phases=1 windings=2 buses=[b2.1 "
+                                             "x.1] kvs=[7.2 0.24] kvas=[50 50]\n" + TAIL)
     with pytest.raises(OpenDSSImportError, match=r"Transformer\.one is a 1-phase transformer"):
         from_opendss(single)
 

@@ -62,7 +62,7 @@ def _series(bus2: str) -> bool:
 
 
 def _kv_ll(kv: float, phases: int, delta: bool) -> float:
-    """An element's rated kV as line to line (OpenDSS rates 1-phase wye elements line to neutral)."""
+    """An element's rated kV line to line (OpenDSS rates a 1-phase wye element line to neutral)."""
     return kv * _SQRT3 if phases == 1 and not delta else kv
 
 
@@ -87,7 +87,8 @@ def _sequence_equivalent(m: List[List[complex]], phases: int) -> complex:
     phases, keeps its per-unit drop and losses)."""
     n = len(m)
     zs = sum(m[i][i] for i in range(n)) / n
-    zm = (sum(m[i][j] for i in range(n) for j in range(n) if i != j) / (n * (n - 1))) if n > 1 else 0
+    off = [m[i][j] for i in range(n) for j in range(n) if i != j]
+    zm = sum(off) / len(off) if off else 0
     per_conductor = zs - zm * (n - 1) / 2.0
     return per_conductor * 3.0 / phases if phases < 3 else zs - zm
 
@@ -338,8 +339,9 @@ def _network(r: _Reader, source_impedance: bool, ratings: bool, taps: str) -> Di
                 continue
             if br["kind"] == "transformer":
                 if br["b1"] != bus:
-                    raise OpenDSSImportError(f"{br['name']}: its winding 1 ({br['b1']}) is on the "
-                                             f"load side; esmarket needs winding 1 toward the source")
+                    raise OpenDSSImportError(
+                        f"{br['name']}: its winding 1 ({br['b1']}) is on the load side; esmarket "
+                        f"needs winding 1 toward the source")
                 kv[other] = kv[bus] * br["kv2"] / br["kv1"]
             else:
                 kv[other] = kv[bus]
@@ -502,7 +504,8 @@ def _line(r: _Reader, name: str, short: str, enabled: bool, buses: List[str], ph
     nc = int(round(math.sqrt(len(dss.Lines.RMatrix()))))
     rm, xm = _matrix(dss.Lines.RMatrix(), nc), _matrix(dss.Lines.XMatrix(), nc)
     cm = _matrix(dss.Lines.CMatrix(), nc)
-    z = _kron([[complex(rm[i][j], xm[i][j]) * length for j in range(nc)] for i in range(nc)], phases)
+    z = _kron([[complex(rm[i][j], xm[i][j]) * length for j in range(nc)] for i in range(nc)],
+              phases)
     c = _kron([[complex(cm[i][j]) for j in range(nc)] for i in range(nc)], phases)
     z1 = _sequence_equivalent(z, phases)
     c1 = _sequence_equivalent(c, 3).real if phases == 3 else 0.0
@@ -572,7 +575,8 @@ def _single_phase_transformers(r: _Reader, branches: List[Dict[str, Any]]) -> No
             if any(not (_same(t[0], taps[0][0]) and _same(t[1], taps[0][1])) for t in taps):
                 if r.unbalanced == "error":
                     raise OpenDSSImportError(
-                        f"{names}: the bank's taps differ by phase ({', '.join(f'{a:g}/{b:g}' for a, b in taps)}): "
+                        f"{names}: the bank's taps differ by phase "
+                        f"({', '.join(f'{a:g}/{b:g}' for a, b in taps)}): "
                         f"esmarket is balanced; pass unbalanced='balanced_equivalent' to use "
                         f"their mean")
                 mean = (sum(t[0] for t in taps) / len(taps), sum(t[1] for t in taps) / len(taps))
@@ -623,8 +627,9 @@ def _load(r: _Reader, name: str, short: str, buses: List[str], phases: int,
     if any(m > 0 for m in mags) and rated > 0 and dss.Solution.Converged():  # not de-energized
         v = sum(mags) / len(mags) / rated
         if not float(dss.Loads.Vminpu()) <= v <= float(dss.Loads.Vmaxpu()):
+            band = f"{dss.Loads.Vminpu():g}/{dss.Loads.Vmaxpu():g}"
             warnings.warn(f"{name}: OpenDSS solved it at {v:.4f} pu, outside its Vminpu/Vmaxpu "
-                          f"({dss.Loads.Vminpu():g}/{dss.Loads.Vmaxpu():g}) where OpenDSS models it "
-                          f"as a constant impedance; esmarket keeps it constant power",
+                          f"({band}) where OpenDSS models it as a constant impedance; esmarket "
+                          f"keeps it constant power",
                           stacklevel=4)
     injections.append((name, bus, kw, kvar))
