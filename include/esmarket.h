@@ -15,7 +15,9 @@
  * through esm_clear, which runs the document's periods slot by slot, and through sessions
  * (below); its fields (tradeCostA, storage lyapunovV / socShiftKWh, options priceFloor /
  * priceCeiling / lyapunovTheta / unsafeParameters / hardSocBounds) are in README's contract
- * section. p2p_reconfiguration is validated and answers "unsupported".
+ * section. p2p_reconfiguration is validated and answers "unsupported". power_flow has no
+ * market: the exact AC power flow of given injections (bus loads, prosumers' loadKW - pvKW at
+ * their bus, bus shunts pShuntKW / qCapKVAr), per period (docs/mechanisms.md).
  *
  * Ownership: input strings stay the caller's (they are copied). Every string that esmarket returns
  * through a `char **` out-parameter is allocated by esmarket and must be released with

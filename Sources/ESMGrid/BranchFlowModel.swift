@@ -202,7 +202,9 @@ extension Feeder {
                 ep.add(p[child], -1)
                 eq.add(q[child], -1)
             }
+            // Shunts are linear in v = |V|²: the susceptance injects b·v, the conductance draws g·v.
             if bCap[bus] != 0 { eq.add(v[bus], bCap[bus]) }
+            if gShunt[bus] != 0 { ep.add(v[bus], -gShunt[bus]) }
             if let inj = injections.active(bus) { ep.add(inj, times: scale) }
             if let inj = injections.reactive(bus) { eq.add(inj, times: scale) }
             if options.activeBalance { builder.addRow(activeBalance, ep) }

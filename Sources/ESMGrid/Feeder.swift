@@ -42,8 +42,10 @@ public struct Feeder: Sendable {
     /// Passive load of each bus in this period, pu (positive = consumption).
     public let pLoad: [Double]
     public let qLoad: [Double]
-    /// Shunt capacitor susceptance, pu: the capacitor injects `bCap · |V|²` pu of reactive power.
+    /// Shunt susceptance, pu: injects `bCap · |V|²` pu of reactive power (< 0: a reactor draws).
     public let bCap: [Double]
+    /// Shunt conductance, pu (≥ 0): draws `gShunt · |V|²` pu of active power.
+    public let gShunt: [Double]
 
     /// Slack voltage magnitude (angle 0) and the voltage limits, pu.
     public let vSubstation: Double
@@ -91,7 +93,7 @@ public struct Feeder: Sendable {
             pLoadKW[i] = value(bus.pLoadKW)
             qLoadKVAr[i] = value(bus.qLoadKVAr)
             totalKVA += (pLoadKW[i] * pLoadKW[i] + qLoadKVAr[i] * qLoadKVAr[i]).squareRoot()
-            totalKVA += bus.qCapKVAr.isFinite ? bus.qCapKVAr : 0
+            totalKVA += bus.shuntKVA
         }
         let base = Feeder.chooseBaseKVA(scaleKVA.map { max($0, totalKVA) } ?? totalKVA)
 
@@ -141,6 +143,7 @@ public struct Feeder: Sendable {
         self.pLoad = pLoadKW.map { Feeder.finite($0 / base) }
         self.qLoad = qLoadKVAr.map { Feeder.finite($0 / base) }
         self.bCap = network.buses.map { Feeder.finite($0.qCapKVAr / base) }
+        self.gShunt = network.buses.map { Feeder.finite($0.pShuntKW / base) }
         self.vSubstation = network.vSubstationPu
         self.vMin = network.vMinPu
         self.vMax = network.vMaxPu

@@ -15,7 +15,7 @@ import ESMSolver
 ///     P_j:  λ_j − λ_a + 2 r μ_j + 2 σ1_j + τ1_j + ρ1_j = 0
 ///     Q_j:  κ_j − κ_a + 2 x μ_j + 2 σ2_j + τ2_j + ρ2_j = 0
 ///     ℓ_j:  −r λ_j − x κ_j − (r² + x²) μ_j + σ0_j − σ3_j − r ρ1_j − x ρ2_j = 0
-///     v_j:  μ_j − Σ_{k child} μ_k + b_j κ_j + α_j − β_j + Σ_{k child} (σ0_k + σ3_k) = 0
+///     v_j:  μ_j − Σ_{k child} μ_k − g_j λ_j + b_j κ_j + α_j − β_j + Σ_{k child} (σ0_k + σ3_k) = 0
 ///
 /// At a tight cone complementarity fixes σ's direction: σ_j = t_j (v_a + ℓ, −2P, −2Q, −(v_a − ℓ))
 /// with one unknown t_j ≥ 0 (a slack cone, v_a ℓ − P² − Q² > 1e-6 + 1e-4 (v_a ℓ + P² + Q²) in pu,
@@ -164,7 +164,7 @@ extension BranchFlowModel {
             func setRHS(_ i: Int, _ k: Int, _ value: Double) { rhs[i * 4 + k] = value }
             set(0, 0, 1); set(0, 2, 2 * r)
             set(1, 1, 1); set(1, 2, 2 * xr)
-            set(2, 0, gChild[bus].0); set(2, 1, f.bCap[bus] + gChild[bus].1); set(2, 2, 1)
+            set(2, 0, gChild[bus].0 - f.gShunt[bus]); set(2, 1, f.bCap[bus] + gChild[bus].1); set(2, 2, 1)
             setRHS(0, 0, 1); setRHS(1, 1, 1)
             setRHS(0, 3, -tau1[bus] - rho1[bus])
             setRHS(1, 3, -tau2[bus] - rho2[bus])

@@ -17,14 +17,25 @@ public struct Bus: Sendable, Equatable {
     /// Passive (non-prosumer) load per period, kW / kVAr.
     public var pLoadKW: [Double]
     public var qLoadKVAr: [Double]
-    /// Shunt capacitor rating at 1.0 pu, kVAr (a constant susceptance).
+    /// Shunt susceptance as its reactive output at 1.0 pu, kVAr: a capacitor (> 0) injects
+    /// `qCapKVAr · |V|²`, a reactor (< 0) draws as much.
     public var qCapKVAr: Double
+    /// Shunt conductance as its active draw at 1.0 pu, kW (≥ 0): draws `pShuntKW · |V|²` (line
+    /// charging losses, transformer magnetizing branches of imported feeders).
+    public var pShuntKW: Double
 
-    public init(id: String, pLoadKW: [Double], qLoadKVAr: [Double], qCapKVAr: Double) {
+    public init(id: String, pLoadKW: [Double], qLoadKVAr: [Double], qCapKVAr: Double, pShuntKW: Double = 0) {
         self.id = id
         self.pLoadKW = pLoadKW
         self.qLoadKVAr = qLoadKVAr
         self.qCapKVAr = qCapKVAr
+        self.pShuntKW = pShuntKW
+    }
+
+    /// What the shunt can exchange at 1.0 pu, kVA (|pShuntKW| + |qCapKVAr|): its part of a
+    /// magnitude estimate (power base, big-M bounds).
+    public var shuntKVA: Double {
+        (pShuntKW.isFinite ? abs(pShuntKW) : 0) + (qCapKVAr.isFinite ? abs(qCapKVAr) : 0)
     }
 }
 

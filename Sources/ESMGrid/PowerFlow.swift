@@ -5,7 +5,8 @@ import Darwin
 #endif
 
 /// Exact AC power flow of a radial feeder by backward/forward sweep (complex voltages,
-/// constant-power loads, capacitors as constant susceptance). Used to verify what a relaxed or
+/// constant-power loads, shunts as constant admittance: capacitors and reactors as a
+/// susceptance, magnetizing and charging losses as a conductance). Used to verify what a relaxed or
 /// linearized market clearing implies for the real feeder.
 
 /// Settings of the sweep.
@@ -48,6 +49,8 @@ public struct PowerFlowResult: Sendable {
     /// Total series losses.
     public var totalLossKW: Double
     public var totalLossKVAr: Double
+    /// Active power drawn by the shunt conductances, Σ pShuntKW · |V|² (not in `totalLossKW`).
+    public var shuntLossKW: Double = 0
 
     /// The lowest voltage and its bus (the root when the feeder is a single bus).
     public var vMinPu: Double { vPu.min() ?? 0 }
@@ -63,7 +66,7 @@ extension Feeder {
     public func powerFlow(injectionKW: [Double] = [], injectionKVAr: [Double] = [],
                           settings: PowerFlowSettings = PowerFlowSettings()) -> PowerFlowResult {
         let n = busCount
-        // Net demand of each bus, pu (capacitor handled separately since it depends on |V|).
+        // Net demand of each bus, pu (shunts handled separately since they depend on |V|).
         var pDemand = pLoad, qDemand = qLoad
         for i in 0..<min(n, injectionKW.count) { pDemand[i] -= pu(injectionKW[i]) }
         for i in 0..<min(n, injectionKVAr.count) { qDemand[i] -= pu(injectionKVAr[i]) }
@@ -79,7 +82,7 @@ extension Feeder {
         func backward() -> Bool {
             for bus in 0..<n {
                 let m2 = vr[bus] * vr[bus] + vi[bus] * vi[bus]
-                let sp = pDemand[bus], sq = qDemand[bus] - bCap[bus] * m2
+                let sp = pDemand[bus] + gShunt[bus] * m2, sq = qDemand[bus] - bCap[bus] * m2
                 // conj(S / V) = conj(S) / conj(V) = (sp − i sq)(vr + i vi) / |V|²
                 jr[bus] = (sp * vr[bus] + sq * vi[bus]) / m2
                 ji[bus] = (sp * vi[bus] - sq * vr[bus]) / m2
@@ -156,7 +159,7 @@ extension Feeder {
             // V · conj(I)
             let dp = vr[bus] * lr[bus] + vi[bus] * li[bus]
             let dq = vi[bus] * lr[bus] - vr[bus] * li[bus]
-            let ep = dp - pDemand[bus], eq = dq - (qDemand[bus] - bCap[bus] * m2)
+            let ep = dp - (pDemand[bus] + gShunt[bus] * m2), eq = dq - (qDemand[bus] - bCap[bus] * m2)
             mismatch = max(mismatch, (ep * ep + eq * eq).squareRoot())
         }
         if !mismatch.isFinite { mismatch = .greatestFiniteMagnitude }
@@ -173,10 +176,14 @@ extension Feeder {
             lossKW: [Double](repeating: 0, count: lineCount), lossKVAr: [Double](repeating: 0, count: lineCount),
             substationPKW: 0, substationQKVAr: 0, totalLossKW: 0, totalLossKVAr: 0)
         let degrees = 180 / Double.pi
+        var shuntLoss = 0.0
         for bus in 0..<n {
-            result.vPu[bus] = Feeder.finite((vr[bus] * vr[bus] + vi[bus] * vi[bus]).squareRoot())
+            let m2 = vr[bus] * vr[bus] + vi[bus] * vi[bus]
+            result.vPu[bus] = Feeder.finite(m2.squareRoot())
             result.angleDeg[bus] = Feeder.finite(atan2Finite(vi[bus], vr[bus]) * degrees)
+            shuntLoss += gShunt[bus] * m2
         }
+        result.shuntLossKW = kW(shuntLoss)
         var lossP = 0.0, lossQ = 0.0
         for bus in 0..<n where parent[bus] >= 0 {
             let p = parent[bus], k = parentLine[bus]

@@ -204,7 +204,7 @@ extension Network {
             for (i, bus) in buses.enumerated() {
                 let p = bus.pLoadKW.isEmpty ? 0 : bus.pLoadKW[min(t, bus.pLoadKW.count - 1)]
                 let q = bus.qLoadKVAr.isEmpty ? 0 : bus.qLoadKVAr[min(t, bus.qLoadKVAr.count - 1)]
-                total += abs(p) + abs(q) + abs(bus.qCapKVAr)
+                total += abs(p) + abs(q) + bus.shuntKVA
                 total += i < kW[t].count ? abs(kW[t][i]) : 0
                 total += i < kVAr[t].count ? abs(kVAr[t][i]) : 0
             }

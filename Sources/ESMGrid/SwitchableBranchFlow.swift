@@ -160,7 +160,7 @@ extension Network {
             var total = 0.0
             for bus in buses {
                 let p = load(bus.pLoadKW, t), q = load(bus.qLoadKVAr, t)
-                total += (p * p + q * q).squareRoot() + (bus.qCapKVAr.isFinite ? abs(bus.qCapKVAr) : 0)
+                total += (p * p + q * q).squareRoot() + bus.shuntKVA
             }
             peak = max(peak, total)
         }
@@ -215,8 +215,11 @@ extension Network {
                         }
                     }
                 }
+                // Shunts are linear in w = |V|²: the conductance draws g·w, the susceptance injects b·w.
                 let cap = buses[bus].qCapKVAr.isFinite ? buses[bus].qCapKVAr / base : 0
                 if cap != 0 { eq.add(w[bus], -cap) }
+                let conductance = buses[bus].pShuntKW.isFinite ? buses[bus].pShuntKW / base : 0
+                if conductance != 0 { ep.add(w[bus], conductance) }
                 if let e = inj.active(bus) { ep.add(e, times: -1 / base) }
                 if let e = inj.reactive(bus) { eq.add(e, times: -1 / base) }
                 if bus == root { ep.add(p0, -1); eq.add(q0, -1) }

@@ -13,7 +13,7 @@ import ESMSolver
 /// v̂ is written through the state of the SOC model itself, so the caller's injections appear in
 /// the balance rows only (the balance duals stay the buses' marginal costs):
 ///
-///   LP_j = r_j ℓ_j + Σ_{k child of j} LP_k                 (losses of branch j and below)
+///   LP_j = r_j ℓ_j − g_j D_j + Σ_k LP_k                    (and the conductances' extra draw at v̂)
 ///   LQ_j = x_j ℓ_j + b_j D_j + Σ_k LQ_k                    (and the capacitors' extra output at v̂)
 ///   D_j  = D_par(j) + 2 (r_j LP_j + x_j LQ_j) − (r_j² + x_j²) ℓ_j,  D_root = 0   (D_j = v̂_j − v_j)
 ///   v_j + D_j ≤ vMax² + δ_j                                           (every bus but the substation)
@@ -130,6 +130,8 @@ extension Feeder {
             // Capacitors at the linearized voltage (LinDistFlow's own): b_j (v̂_j − v_j) = b_j D_j
             // more reactive injection in the lossless model.
             if bCap[bus] != 0 { eq.add(drift[bus], -bCap[bus]) }
+            // Conductances likewise: g_j v̂_j = g_j v_j + g_j D_j, so the real model draws g_j D_j less.
+            if gShunt[bus] != 0 { ep.add(drift[bus], gShunt[bus]) }
             if parent[bus] != root { ed.add(drift[parent[bus]], -1) }
             if r[bus] != 0 { ed.add(lossP[bus], -2 * r[bus]) }
             if x[bus] != 0 { ed.add(lossQ[bus], -2 * x[bus]) }

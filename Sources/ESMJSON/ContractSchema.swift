@@ -37,24 +37,25 @@ public enum ContractSchema {
         "conic",
         "p2p_gne",
         "p2p_reconfiguration",
-        "p2p_online"
+        "p2p_online",
+        "power_flow"
       ],
       "description": "What is cleared (docs/mechanisms.md)."
     },
     "network": {
       "$ref": "#/$defs/network",
-      "description": "The feeder. Required by two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_reconfiguration; optional for p2p_online; not read by energy_sharing."
+      "description": "The feeder. Required by two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_reconfiguration, power_flow; optional for p2p_online; not read by energy_sharing."
     },
     "grid": {
       "$ref": "#/$defs/grid",
-      "description": "The tariff. Required by every mechanism but conic."
+      "description": "The tariff. Required by every mechanism but conic and power_flow (which refuses it: it has no market)."
     },
     "communities": {
       "type": "array",
       "items": {
         "$ref": "#/$defs/community"
       },
-      "description": "Community markets (energy_sharing: exactly the one market; two_layer, two_layer_voltage: one per community)."
+      "description": "Community markets (energy_sharing: exactly the one market; two_layer, two_layer_voltage: one per community). power_flow refuses them."
     },
     "prosumers": {
       "oneOf": [
@@ -69,7 +70,7 @@ public enum ContractSchema {
           "$ref": "#/$defs/prosumerColumns"
         }
       ],
-      "description": "The prosumers. Required by every mechanism but social_optimum (optional) and conic (not read). Rows (an array of objects) or columns (an object of equal-length arrays)."
+      "description": "The prosumers. Required by every mechanism but social_optimum and power_flow (optional) and conic (not read). power_flow reads only id, bus (required), loadKW, pvKW, qLoadKVAr and powerFactor: their net demand loadKW − pvKW is added at their bus. Rows (an array of objects) or columns (an object of equal-length arrays)."
     },
     "periods": {
       "type": "integer",
@@ -112,7 +113,8 @@ public enum ContractSchema {
               "two_layer_voltage",
               "social_optimum",
               "p2p_gne",
-              "p2p_reconfiguration"
+              "p2p_reconfiguration",
+              "power_flow"
             ]
           }
         }
@@ -128,7 +130,10 @@ public enum ContractSchema {
         "properties": {
           "mechanism": {
             "not": {
-              "const": "conic"
+              "enum": [
+                "conic",
+                "power_flow"
+              ]
             }
           }
         }
@@ -140,8 +145,17 @@ public enum ContractSchema {
         "properties": {
           "conic": false
         }
+      }
+    },
+    {
+      "if": {
+        "properties": {
+          "mechanism": {
+            "const": "conic"
+          }
+        }
       },
-      "else": {
+      "then": {
         "required": [
           "conic"
         ]
@@ -572,6 +586,74 @@ public enum ContractSchema {
           }
         }
       }
+    },
+    {
+      "if": {
+        "properties": {
+          "mechanism": {
+            "const": "power_flow"
+          }
+        }
+      },
+      "then": {
+        "properties": {
+          "grid": false,
+          "communities": false,
+          "conic": false,
+          "prosumers": {
+            "oneOf": [
+              {
+                "type": "array",
+                "items": {
+                  "required": [
+                    "bus"
+                  ],
+                  "properties": {
+                    "community": false,
+                    "flex": false,
+                    "storage": false,
+                    "peers": false,
+                    "tradeCost": false,
+                    "tradeCostA": false,
+                    "contractPrice": false,
+                    "tradeMaxKW": false
+                  }
+                }
+              },
+              {
+                "type": "object",
+                "required": [
+                  "bus"
+                ],
+                "properties": {
+                  "community": false,
+                  "flex": false,
+                  "storage": false,
+                  "peers": false,
+                  "tradeCost": false,
+                  "tradeCostA": false,
+                  "contractPrice": false,
+                  "tradeMaxKW": false
+                }
+              }
+            ]
+          },
+          "options": {
+            "properties": {
+              "algorithm": {
+                "enum": [
+                  "backward_forward_sweep"
+                ]
+              },
+              "upperPriceRange": false,
+              "verifyPowerFlow": false,
+              "priceTaking": false,
+              "allLinesSwitchable": false,
+              "verifyEquilibrium": false
+            }
+          }
+        }
+      }
     }
   ],
   "$defs": {
@@ -735,7 +817,7 @@ public enum ContractSchema {
             "lindistflow",
             "linear_angle"
           ],
-          "description": "Network formulation. Default per mechanism: socp (social_optimum, two_layer_voltage, p2p_reconfiguration), linear_angle (p2p_gne, the only mechanism that accepts it), lindistflow (p2p_online, which answers unsupported for socp); two_layer does not read it (its lossless linearized flow)."
+          "description": "Network formulation. Default per mechanism: socp (social_optimum, two_layer_voltage, p2p_reconfiguration), linear_angle (p2p_gne, the only mechanism that accepts it), lindistflow (p2p_online, which answers unsupported for socp); two_layer does not read it (its lossless linearized flow); power_flow does not read it (the exact AC power flow)."
         },
         "angleMaxDeg": {
           "type": "number",
@@ -798,10 +880,17 @@ public enum ContractSchema {
         },
         "qCapKVAr": {
           "type": "number",
+          "minimum": -1000000000.0,
+          "maximum": 1000000000.0,
+          "default": 0,
+          "description": "Shunt susceptance as its reactive output at 1.0 pu, kVAr: a capacitor (> 0) injects qCapKVAr·|V|², a reactor (< 0) draws as much."
+        },
+        "pShuntKW": {
+          "type": "number",
           "minimum": 0,
           "maximum": 1000000000.0,
           "default": 0,
-          "description": "Shunt capacitor rating at 1.0 pu, kVAr (a constant susceptance)."
+          "description": "Shunt conductance as its active draw at 1.0 pu, kW: draws pShuntKW·|V|² (line charging losses, transformer magnetizing branches). Not representable in p2p_gne's linear_angle model, which refuses a nonzero value."
         },
         "extra": {
           "$ref": "#/$defs/extra"
@@ -1213,7 +1302,8 @@ public enum ContractSchema {
             "proximal_point",
             "two_tier",
             "admm",
-            "offline"
+            "offline",
+            "backward_forward_sweep"
           ],
           "description": "How to clear; the accepted names and the default depend on the mechanism (docs/mechanisms.md)."
         },
@@ -1222,7 +1312,7 @@ public enum ContractSchema {
           "exclusiveMinimum": 0,
           "exclusiveMaximum": 1,
           "default": 1e-08,
-          "description": "Relative tolerance."
+          "description": "Relative tolerance (power_flow: the sweep's largest voltage update at convergence, pu; default 1e-11 there)."
         },
         "upperPriceRange": {
           "type": "array",
@@ -1239,7 +1329,7 @@ public enum ContractSchema {
           "type": "integer",
           "minimum": 1,
           "maximum": 1000000000,
-          "description": "Iteration (or branch-and-bound node) limit."
+          "description": "Iteration (or branch-and-bound node) limit (power_flow: sweeps per period, default 1000)."
         },
         "timeLimitSeconds": {
           "type": "number",
@@ -2418,8 +2508,8 @@ public enum ContractSchema {
   "$defs": {
     "prosumerColumns": {"type": "object", "description": "The prosumer table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "netImportKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Power drawn from the network (> 0 draws, < 0 injects), kW."}, "flexKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Dispatch of the flex resource (> 0 produces), kW."}, "sharedExportKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Sold to the community's sharing market (< 0 bought), kW."}, "gridBuyKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Bought from the utility, kW (≥ 0)."}, "gridSellKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Sold to the utility, kW (≥ 0)."}, "chargeKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Battery charging power, kW."}, "dischargeKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Battery discharging power, kW."}, "socKWh": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "State of charge after the period, kWh."}, "queueKWh": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_online: the virtual queue E(t+1) − Γ, kWh."}, "pvUsedKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_online: PV used (pvKW − curtailed), kW."}, "curtailedKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_online: PV curtailed, kW."}, "tradeKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_gne: bought from peers, net, kW."}, "tradePayment": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "P2P: Σ bilateral price × trade × Δt (> 0 pays), currency."}, "settledCost": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_gne: cost + tradePayment."}, "flexCost": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Cost of its flex dispatch, currency."}, "payment": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "What it pays for energy (bus price × net import in social_optimum; sharing and grid payments in the sharing markets), currency."}, "cost": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Its total cost, currency (per mechanism: docs/mechanisms.md)."}, "standaloneCost": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Its cost trading with the utility only (energy_sharing) or in the game without trades (p2p_gne)."}, "marginalValue": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "energy_sharing family: ν, its marginal value of energy, currency/kWh."}}, "additionalProperties": false, "required": ["id"]},
     "communityColumns": {"type": "object", "description": "The community table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "bus": {"type": "array", "items": {"type": "string"}, "description": "Bus id of the community."}, "mode": {"type": "array", "items": {"type": "string"}, "description": "two_layer: lam_price_equals_dlmp or intercept_equals_dlmp."}, "route": {"type": "array", "items": {"enum": ["convex", "envelope", "misocp"]}, "description": "two_layer_voltage: how the community was embedded in the upper layer."}, "price": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "The community's sharing price, currency/kWh."}, "intercept": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "The sharing price's intercept ϖ₀ = price + sensitivity · unclearedExportKW."}, "upperPrice": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Two-layer: the upper-layer (locational) price it faces, currency/kWh."}, "upperPriceMin": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "two_layer_voltage: every upper price in [upperPriceMin, upperPriceMax] gives the same outcome."}, "upperPriceMax": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}}, "unclearedExportKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Two-layer: what it exports through the upper layer (X), kW."}, "injectionKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Two-layer: its prosumers' physical net injection into the feeder, kW."}, "operatorSurplus": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Two-layer: (upperPrice − price) · X, currency."}, "flexCost": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "two_layer_voltage: its prosumers' cost C, currency."}, "pieces": {"type": "array", "items": {"type": "number"}, "description": "two_layer_voltage: pieces of its best-response table."}}, "additionalProperties": false, "required": ["id"]},
-    "busColumns": {"type": "object", "description": "The bus table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "vPu": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage magnitude of the network model (relaxation), pu."}, "vAcPu": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage of the AC power flow of the cleared injections, pu."}, "angleDeg": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_gne (linear_angle): voltage angle, degrees."}, "price": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Locational price: cost of one more kW withdrawn at the bus, currency/kWh (p2p_reconfiguration: the operator's loss and congestion signal)."}, "priceEnergy": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Energy part of price."}, "priceLoss": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Loss part of price."}, "priceCongestion": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Congestion (thermal limit) part of price."}, "priceVoltage": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage-limit part of price."}, "networkAdder": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_online: marginal cost of one more kW injected at the bus, currency/kWh."}}, "additionalProperties": false, "required": ["id"]},
-    "lineColumns": {"type": "object", "description": "The line table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "pKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Active flow at the from end (> 0 from → to), kW (two_layer: the sharing-induced flow)."}, "qKVAr": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Reactive flow at the from end, kVAr."}, "lossKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Active losses, kW."}, "closed": {"type": "array", "items": {"type": "boolean"}, "description": "Whether the line is in service."}, "inService": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_reconfiguration: 1 closed / 0 open, per period."}, "congestionPrice": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "two_layer: μ⁺ − μ⁻ of the line limit, currency/kWh."}, "limitKW": {"type": "array", "items": {"type": "number"}, "description": "two_layer: the limit on the sharing flow, kW (−1 when unrated)."}, "ratingPrice": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_gne: value of one more kVA of rating, currency per hour."}}, "additionalProperties": false, "required": ["id"]},
+    "busColumns": {"type": "object", "description": "The bus table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "vPu": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage magnitude of the network model (relaxation; power_flow: the AC power flow), pu."}, "vAcPu": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage of the AC power flow of the cleared injections, pu."}, "angleDeg": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage angle relative to the substation, degrees (p2p_gne with linear_angle; power_flow)."}, "price": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Locational price: cost of one more kW withdrawn at the bus, currency/kWh (p2p_reconfiguration: the operator's loss and congestion signal)."}, "priceEnergy": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Energy part of price."}, "priceLoss": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Loss part of price."}, "priceCongestion": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Congestion (thermal limit) part of price."}, "priceVoltage": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Voltage-limit part of price."}, "networkAdder": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_online: marginal cost of one more kW injected at the bus, currency/kWh."}}, "additionalProperties": false, "required": ["id"]},
+    "lineColumns": {"type": "object", "description": "The line table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "from": {"type": "array", "items": {"type": "string"}, "description": "power_flow: bus id of the line's from end."}, "to": {"type": "array", "items": {"type": "string"}, "description": "power_flow: bus id of the line's to end."}, "pKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Active flow at the from end (> 0 from → to), kW (two_layer: the sharing-induced flow)."}, "qKVAr": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Reactive flow at the from end, kVAr."}, "lossKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Active losses, kW."}, "lossKVAr": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "power_flow: reactive series losses x·|I|², kVAr."}, "loadingPct": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "power_flow, when some line has rateKVA: apparent power at the more loaded end over rateKVA, percent (0 on lines without rateKVA)."}, "closed": {"type": "array", "items": {"type": "boolean"}, "description": "Whether the line is in service."}, "inService": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_reconfiguration: 1 closed / 0 open, per period."}, "congestionPrice": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "two_layer: μ⁺ − μ⁻ of the line limit, currency/kWh."}, "limitKW": {"type": "array", "items": {"type": "number"}, "description": "two_layer: the limit on the sharing flow, kW (−1 when unrated)."}, "ratingPrice": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "p2p_gne: value of one more kVA of rating, currency per hour."}}, "additionalProperties": false, "required": ["id"]},
     "tradeColumns": {"type": "object", "description": "The trade table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"from": {"type": "array", "items": {"type": "string"}, "description": "Prosumer id of the seller."}, "to": {"type": "array", "items": {"type": "string"}, "description": "Prosumer id of the buyer."}, "kW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Power delivered from `from` to `to` (negative: the other way), kW."}, "price": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Bilateral price (the reciprocity multiplier μ), currency/kWh."}, "reciprocityResidualKW": {"type": "array", "items": {"$ref": "#/$defs/perPeriod"}, "description": "Mismatch between the two sides' trades, kW."}}, "additionalProperties": false, "required": ["from", "to", "kW"]},
     "lyapunovColumns": {"type": "object", "description": "The lyapunov table in the column form (options.output \"columns\"): one array per field, one value per row (a per-period field: one array per row).", "properties": {"id": {"type": "array", "items": {"type": "string"}}, "lyapunovV": {"type": "array", "items": {"type": "number"}, "description": "V_i used, kWh²/currency."}, "lyapunovVMax": {"type": "array", "items": {"type": "number"}, "description": "Largest safe V_i."}, "socShiftKWh": {"type": "array", "items": {"type": "number"}, "description": "Γ_i used, kWh."}, "gapBound": {"type": "array", "items": {"type": "number"}, "description": "B_i / V_i (0 without storage)."}}, "additionalProperties": false, "required": ["id"]},
     "perPeriod": {
@@ -2449,7 +2539,7 @@ public enum ContractSchema {
       "type": "object",
       "properties": {
         "schema": {"const": "esmarket/1"},
-        "mechanism": {"enum": ["energy_sharing", "two_layer", "two_layer_voltage", "social_optimum", "conic", "p2p_gne", "p2p_reconfiguration", "p2p_online"]},
+        "mechanism": {"enum": ["energy_sharing", "two_layer", "two_layer_voltage", "social_optimum", "conic", "p2p_gne", "p2p_reconfiguration", "p2p_online", "power_flow"]},
         "status": {
           "enum": ["solved", "solved_inaccurate", "infeasible", "iteration_limit", "time_limit", "interrupted", "numerical_error", "relaxation_inexact", "primal_infeasible", "dual_infeasible"],
           "description": "The market's outcome. primal_infeasible / dual_infeasible: conic only (the solver's certificates); relaxation_inexact: SOC branch-flow mechanisms whose relaxation is not exact."
@@ -2482,6 +2572,10 @@ public enum ContractSchema {
         "switchOperations": {"type": "number", "minimum": 0, "description": "p2p_reconfiguration: switch operations over the horizon."},
         "gridPrice": {"$ref": "#/$defs/perPeriod", "description": "p2p_gne: the grid price per period, currency/kWh."},
         "gridDrawKW": {"$ref": "#/$defs/perPeriod", "description": "p2p_gne: the feeder's total draw per period, kW."},
+        "substationKW": {"$ref": "#/$defs/perPeriod", "description": "power_flow: active power imported into the feeder at the substation, kW (< 0: export)."},
+        "substationKVAr": {"$ref": "#/$defs/perPeriod", "description": "power_flow: reactive power imported at the substation, kVAr."},
+        "lossesKW": {"$ref": "#/$defs/perPeriod", "description": "power_flow: active losses of the feeder, kW: the lines' series losses (Σ lines[].lossKW) plus shuntLossKW, i.e. substationKW minus the net demand of the buses."},
+        "shuntLossKW": {"$ref": "#/$defs/perPeriod", "description": "power_flow: active power drawn by the shunt conductances (Σ pShuntKW·|V|²), kW; included in lossesKW."},
         "pricesUnique": {"type": "boolean", "description": "p2p_online: false when some trade has no quadratic cost on either side (its bilateral price is then one of a range)."},
         "upperLayer": {
           "type": "object",
@@ -2590,9 +2684,9 @@ public enum ContractSchema {
       "type": "object",
       "properties": {
         "id": {"type": "string"},
-        "vPu": {"$ref": "#/$defs/perPeriod", "description": "Voltage magnitude of the network model (relaxation), pu."},
+        "vPu": {"$ref": "#/$defs/perPeriod", "description": "Voltage magnitude of the network model (relaxation; power_flow: the AC power flow), pu."},
         "vAcPu": {"$ref": "#/$defs/perPeriod", "description": "Voltage of the AC power flow of the cleared injections, pu."},
-        "angleDeg": {"$ref": "#/$defs/perPeriod", "description": "p2p_gne (linear_angle): voltage angle, degrees."},
+        "angleDeg": {"$ref": "#/$defs/perPeriod", "description": "Voltage angle relative to the substation, degrees (p2p_gne with linear_angle; power_flow)."},
         "price": {"$ref": "#/$defs/perPeriod", "description": "Locational price: cost of one more kW withdrawn at the bus, currency/kWh (p2p_reconfiguration: the operator's loss and congestion signal)."},
         "priceEnergy": {"$ref": "#/$defs/perPeriod", "description": "Energy part of price."},
         "priceLoss": {"$ref": "#/$defs/perPeriod", "description": "Loss part of price."},
@@ -2607,9 +2701,13 @@ public enum ContractSchema {
       "type": "object",
       "properties": {
         "id": {"type": "string"},
+        "from": {"type": "string", "description": "power_flow: bus id of the line's from end."},
+        "to": {"type": "string", "description": "power_flow: bus id of the line's to end."},
         "pKW": {"$ref": "#/$defs/perPeriod", "description": "Active flow at the from end (> 0 from → to), kW (two_layer: the sharing-induced flow)."},
         "qKVAr": {"$ref": "#/$defs/perPeriod", "description": "Reactive flow at the from end, kVAr."},
         "lossKW": {"$ref": "#/$defs/perPeriod", "description": "Active losses, kW."},
+        "lossKVAr": {"$ref": "#/$defs/perPeriod", "description": "power_flow: reactive series losses x·|I|², kVAr."},
+        "loadingPct": {"$ref": "#/$defs/perPeriod", "description": "power_flow, when some line has rateKVA: apparent power at the more loaded end over rateKVA, percent (0 on lines without rateKVA)."},
         "closed": {"type": "boolean", "description": "Whether the line is in service."},
         "inService": {"$ref": "#/$defs/perPeriod", "description": "p2p_reconfiguration: 1 closed / 0 open, per period."},
         "congestionPrice": {"$ref": "#/$defs/perPeriod", "description": "two_layer: μ⁺ − μ⁻ of the line limit, currency/kWh."},
@@ -2679,14 +2777,16 @@ public enum ContractSchema {
         "admmDualResidual": {"type": "number"},
         "gapBound": {"type": "number"},
         "onlineGap": {"type": "number", "description": "p2p_online offline route: onlineCost − offlineCost (≥ 0 up to the tolerance)."},
-        "onlineGapPerSlot": {"type": "number", "description": "p2p_online offline route: onlineGap per slot."}
+        "onlineGapPerSlot": {"type": "number", "description": "p2p_online offline route: onlineGap per slot."},
+        "converged": {"type": "number", "description": "power_flow: 1 when the sweep converged in every period, else 0."},
+        "maxMismatchKVA": {"type": "number", "description": "power_flow: largest nodal power mismatch of the reported state over buses and periods, kVA."}
       },
       "additionalProperties": false
     },
     "stats": {
       "type": "object",
       "properties": {
-        "iterations": {"type": "integer", "minimum": 0, "description": "Solver iterations (or nodes / rounds, per mechanism)."},
+        "iterations": {"type": "integer", "minimum": 0, "description": "Solver iterations (or nodes / rounds, per mechanism; power_flow: the most sweeps any period took)."},
         "algorithm": {"type": "string", "description": "The algorithm that ran."},
         "parseSeconds": {"type": "number", "minimum": 0, "description": "Decoding the document."},
         "solveSeconds": {"type": "number", "minimum": 0, "description": "Clearing."},

@@ -54,7 +54,7 @@ struct NetworkDecoder {
         let busNodes = try require(fields, "buses", path).array(maxCount: 1_000_000)
         guard !busNodes.isEmpty else { throw InputError.invalid(child(path, "buses"), "a network needs at least one bus") }
         for item in busNodes {
-            let object = try item.object(allowing: ["id", "pLoadKW", "qLoadKVAr", "qCapKVAr"])
+            let object = try item.object(allowing: ["id", "pLoadKW", "qLoadKVAr", "qCapKVAr", "pShuntKW"])
             let idNode = try object.require("id")
             let id = try idNode.identifier()
             if busIndex[id] != nil { throw idNode.fail("duplicate bus id \"\(id)\"") }
@@ -62,7 +62,9 @@ struct NetworkDecoder {
             buses.append(Bus(id: id,
                              pLoadKW: try series.read(object["pLoadKW"], default: 0, min: -Limits.power, max: Limits.power),
                              qLoadKVAr: try series.read(object["qLoadKVAr"], default: 0, min: -Limits.power, max: Limits.power),
-                             qCapKVAr: try object["qCapKVAr"]?.number(min: 0, max: Limits.power) ?? 0))
+                             // A negative susceptance is a shunt reactor.
+                             qCapKVAr: try object["qCapKVAr"]?.number(min: -Limits.power, max: Limits.power) ?? 0,
+                             pShuntKW: try object["pShuntKW"]?.number(min: 0, max: Limits.power) ?? 0))
         }
         let substationNode = try require(fields, "substationBus", path)
         let substationName = try substationNode.identifier()

@@ -29,7 +29,14 @@ public enum ProblemDecoder {
             ?? .energySharing
         let periods = try root["periods"]?.integer(min: 1, max: 100_000) ?? 1
         let periodHours = try root["periodHours"]?.number(above: 0, max: 24 * 366) ?? 1
-        let options = try root["options"].map { try decodeOptions($0, mechanism: mechanism) } ?? Options()
+        var options = try root["options"].map { try decodeOptions($0, mechanism: mechanism) } ?? Options()
+        if mechanism == .powerFlow {
+            try refuseMarketParts(root)
+            // The sweep's own default: voltages to ~1e-11 pu, not a solver's 1e-8.
+            if root["options"].map({ (try? $0.object(allowing: optionKeys))?.has("tolerance") ?? false }) != true {
+                options.tolerance = PowerFlowSettings().tolerance
+            }
+        }
 
         var network: Network?
         var tree: RadialTree?
@@ -39,6 +46,11 @@ public enum ProblemDecoder {
                 throw InputError.invalid(node.path.isEmpty ? "network.model" : "\(node.path).model",
                                          "model \"linear_angle\" is p2p_gne's network model; \(mechanism.rawValue) takes \"socp\" or \"lindistflow\"")
             }
+            if decoded.model ?? (mechanism == .p2pGNE ? .linearAngle : .socp) == .linearAngle,
+               let k = decoded.buses.firstIndex(where: { $0.pShuntKW != 0 }) {
+                throw InputError.invalid("\(node.path.isEmpty ? "network" : node.path).buses[\(k)].pShuntKW",
+                                         "model \"linear_angle\" has no shunt conductance (bus \"\(decoded.buses[k].id)\" has pShuntKW \(describeNumber(decoded.buses[k].pShuntKW))): use \"lindistflow\" or \"socp\"")
+            }
             network = decoded
             tree = try checkTopology(decoded, mechanism: mechanism, options: options)
         } else if mechanism.needsNetwork {
@@ -46,7 +58,7 @@ public enum ProblemDecoder {
         }
 
         let grid = try root["grid"].map { try decodeGrid($0, periods: periods, mechanism: mechanism) }
-        if grid == nil && mechanism != .conic {
+        if grid == nil && mechanism != .conic && mechanism != .powerFlow {
             throw InputError.invalid("grid", "missing required key \"grid\" (buyPrice and sellPrice)")
         }
         let communities = try decodeCommunities(root["communities"], mechanism: mechanism, network: network, periods: periods)
@@ -79,8 +91,16 @@ public enum ProblemDecoder {
                                              "output"]
     static let gridKeys: [StaticString] = ["buyPrice", "sellPrice", "substationPrice", "priceSlope", "importMinKW", "importMaxKW"]
 
+    /// What power_flow reads of `options`: the sweep's settings and the output's form.
+    static let powerFlowOptionKeys: [StaticString] = ["algorithm", "tolerance", "maxIterations", "timeLimitSeconds",
+                                                      "threads", "log", "output"]
+
     static func decodeOptions(_ node: JSONNode, mechanism: Mechanism) throws -> Options {
         let object = try node.object(allowing: optionKeys)
+        if mechanism == .powerFlow,
+           let key = optionKeys.first(where: { key in object.has(key) && !powerFlowOptionKeys.contains { "\($0)" == "\(key)" } }) {
+            throw InputError.invalid(object.child(key), "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market (its options are \(powerFlowOptionKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
+        }
         var options = Options()
         if let value = object["algorithm"] {
             options.algorithm = try value.oneOf(mechanism.algorithms)
@@ -126,6 +146,14 @@ public enum ProblemDecoder {
             options.equilibrium = try Options.Equilibrium(rawValue: value.oneOf(["nash", "wardrop"])) ?? .nash
         }
         return options
+    }
+
+    /// power_flow has no market: a tariff or communities in its document are a mistake, not
+    /// something to ignore silently.
+    static func refuseMarketParts(_ root: JSONObject) throws {
+        for key: StaticString in ["grid", "communities"] where root.has(key) {
+            throw InputError.invalid("\(key)", "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market")
+        }
     }
 
     // MARK: grid

@@ -20,11 +20,13 @@ struct ProsumerDecoder {
 
     func decode(_ node: JSONNode?) throws -> [Prosumer] {
         guard let node else {
-            if mechanism == .socialOptimum || mechanism == .conic { return [] }
+            if mechanism == .socialOptimum || mechanism == .conic || mechanism == .powerFlow { return [] }
             throw InputError.invalid("prosumers", "missing required key \"prosumers\"")
         }
+        // The column form's groups (`flex: {...}`) are not columns of the row view: check the table.
+        if mechanism == .powerFlow && node.type == json_type_object { try Self.refuseMarketKeys(try node.object(allowing: Self.keys)) }
         let items = try Self.rows(node)
-        if items.isEmpty && mechanism != .socialOptimum && mechanism != .conic {
+        if items.isEmpty && mechanism != .socialOptimum && mechanism != .conic && mechanism != .powerFlow {
             throw node.fail("\(mechanism.rawValue) needs at least one prosumer")
         }
         var communityIndex = [String: Int]()
@@ -71,8 +73,19 @@ struct ProsumerDecoder {
         return prosumers
     }
 
+    /// What power_flow reads of a prosumer: where it is and its net demand.
+    static let powerFlowKeys: [StaticString] = ["id", "bus", "loadKW", "pvKW", "qLoadKVAr", "powerFactor"]
+
+    /// power_flow: the first key of `object` outside `powerFlowKeys` is an error naming its path.
+    static func refuseMarketKeys(_ object: some ProsumerFields) throws {
+        let allowed = Set(powerFlowKeys.map { "\($0)" })
+        guard let key = keys.first(where: { object.has($0) && !allowed.contains("\($0)") }) else { return }
+        throw InputError.invalid(object.child(key), "\"\(key)\" is only read by the market mechanisms: power_flow computes the flows of given injections; it has no market (a prosumer there has \(powerFlowKeys.map { "\"\($0)\"" }.joined(separator: ", ")))")
+    }
+
     func decodeOne(_ object: some ProsumerFields, id: String, communityIndex: [String: Int]) throws -> Prosumer {
         let series = SeriesReader(periods: periods)
+        if mechanism == .powerFlow { try Self.refuseMarketKeys(object) }
         var community: Int?
         if let node = object["community"] {
             let name = try node.identifier()

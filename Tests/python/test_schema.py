@@ -605,7 +605,11 @@ def schema_refusals():
 SAMPLE_VALUES = {"priceSlope": 0.001, "importMinKW": -1e6, "importMaxKW": 1e6, "equilibrium": "nash",
                  "tradeCostA": 0.01, "lyapunovV": 1.0, "socShiftKWh": 5.0, "priceFloor": 0.0, "priceCeiling": 1.0,
                  "lyapunovTheta": 1.0, "unsafeParameters": "allow", "hardSocBounds": True, "reconfigure": True,
-                 "maxSwitchingOperations": 3, "intercept": 0.5}
+                 "maxSwitchingOperations": 3, "intercept": 0.5,
+                 # refused by power_flow (no market)
+                 "grid": {"buyPrice": 1.0, "sellPrice": 0.1}, "communities": [{"id": "c0", "sensitivity": 0.1}],
+                 "upperPriceRange": [0.0, 1.0], "verifyPowerFlow": True, "priceTaking": True,
+                 "allLinesSwitchable": False, "verifyEquilibrium": True}
 
 
 def _place(document, location):
@@ -635,8 +639,12 @@ def _place(document, location):
             if index is None:
                 return None
             node, path = node[index], f"{path}[{index}]"
-    node[key] = value
-    return doc, f"{path}.{key}"
+    if location[-1].startswith("="):
+        node[key] = value
+    else:
+        # a key the example already has is one its mechanism reads (grid, communities): keep it
+        node.setdefault(key, value)
+    return doc, f"{path}.{key}" if path else key
 
 
 FOREIGN_KEY = re.compile(r"only read by|is p2p_gne's network model")

@@ -27,7 +27,6 @@ func dispatch(_ problem: Problem, control: SolveControl) throws -> MarketResult 
     case .p2pGNE: return try P2PGNE.clear(problem, control: control)
     case .p2pReconfiguration: return try P2PReconfiguration.clear(problem, control: control)
     case .p2pOnline: return try P2POnline.clear(problem, control: control)
-    default:
-        throw InputError.unsupported("mechanism", "mechanism \"\(problem.mechanism.rawValue)\" is not implemented yet in this version")
+    case .powerFlow: return try PowerFlowMechanism.clear(problem, control: control)
     }
 }

@@ -11,6 +11,7 @@ public enum Mechanism: String, Sendable, CaseIterable {
     case p2pOnline = "p2p_online"
     case socialOptimum = "social_optimum"
     case conic = "conic"
+    case powerFlow = "power_flow"
 
     /// `options.algorithm` values each mechanism accepts; the first is the default.
     public var algorithms: [String] {
@@ -23,6 +24,7 @@ public enum Mechanism: String, Sendable, CaseIterable {
         case .p2pOnline: return ["centralized", "admm", "offline"]
         case .socialOptimum: return ["centralized"]
         case .conic: return ["interior_point"]
+        case .powerFlow: return ["backward_forward_sweep"]
         }
     }
 

@@ -166,7 +166,7 @@ enum P2PReconfiguration {
                 for bus in network.buses {
                     let p = bus.pLoadKW.isEmpty ? 0 : bus.pLoadKW[min(t, bus.pLoadKW.count - 1)]
                     let q = bus.qLoadKVAr.isEmpty ? 0 : bus.qLoadKVAr[min(t, bus.qLoadKVAr.count - 1)]
-                    total += abs(p) + abs(q) + abs(bus.qCapKVAr)
+                    total += abs(p) + abs(q) + bus.shuntKVA
                 }
                 passivePeak = max(passivePeak, total)
             }
