@@ -406,6 +406,12 @@ def test_mapping_of_switches():
     assert lines["Line.l1"]["closed"] is True and lines["Line.l1"]["switchable"] is False
     assert {"Line.dead", "Line.off", "Load.ld4"} <= set(net["extra"]["deenergized"])
     assert {b["id"] for b in net["buses"]} == {"source~source", "src", "b1", "b2", "b3"}
+    # a disabled line between two energized buses is kept, open
+    text = dss_text("switches").replace(TAIL, "new line.spare bus1=b2 bus2=b3 r1=0.2 x1=0.4 "
+                                              "length=1 units=km enabled=no\n" + TAIL)
+    spare = next(l for l in from_opendss(text)["network"]["lines"] if l["id"] == "Line.spare")
+    assert spare["closed"] is False and spare["switchable"] is False
+    assert spare["rOhm"] == pytest.approx(0.2) and spare["xOhm"] == pytest.approx(0.4)
 
 
 def test_line_charging_is_split_between_both_ends():
