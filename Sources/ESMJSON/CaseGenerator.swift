@@ -21,6 +21,8 @@ import ESMMarkets
 ///   two_layer_voltage drops the passive loads, puts 123 communities (or one per non-substation
 ///   bus if fewer) of equal size at the loaded buses first, then the others in bus order, and
 ///   sets the voltage floor where it binds (`generateWithBindingFloor`; 1.05 cap).
+/// * `power_flow`: social_optimum's case of the same seed without its market: the same prosumers
+///   (loadKW, qLoadKVAr, pvKW) at the same buses, no flex, no grid.
 enum CaseGenerator {
     struct Specification {
         var mechanism: Mechanism
@@ -47,7 +49,8 @@ enum CaseGenerator {
         let mechanismNode = try object.require("mechanism")
         let name = try mechanismNode.oneOf(Mechanism.allCases.map(\.rawValue))
         guard let mechanism = Mechanism(rawValue: name) else { throw mechanismNode.fail("unknown mechanism") }
-        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum, .p2pGNE, .p2pReconfiguration, .p2pOnline].contains(mechanism) else {
+        guard [.energySharing, .twoLayer, .twoLayerVoltage, .socialOptimum, .p2pGNE, .p2pReconfiguration, .p2pOnline,
+               .powerFlow].contains(mechanism) else {
             throw InputError.unsupported(mechanismNode.path, "the case generator has no cases for \(name) yet")
         }
         var feeder: BuiltinFeeder? = mechanism == .energySharing ? nil : mechanism == .p2pGNE ? .ieee37
@@ -56,8 +59,8 @@ enum CaseGenerator {
             feeder = BuiltinFeeder(rawValue: try feederNode.oneOf(BuiltinFeeder.allCases.map(\.rawValue)))
         }
         let communities = try object["communities"]?.integer(min: 1, max: 1_000_000)
-        if communities != nil && mechanism == .socialOptimum {
-            throw InputError.invalid("communities", "social_optimum has no communities")
+        if communities != nil && (mechanism == .socialOptimum || mechanism == .powerFlow) {
+            throw InputError.invalid("communities", "\(name) has no communities")
         }
         if let communities, communities != 1 && mechanism == .energySharing {
             throw InputError.invalid("communities", "energy_sharing clears exactly one community; got \(communities)")
@@ -143,13 +146,15 @@ enum CaseGenerator {
     static func generate(_ spec: Specification, ratings: [Double?]?, voltageFloor: Double = 0.95,
                          substationPrice: Double = 0.6) throws -> String {
         var random = SplitMix64(seed: spec.seed)
-        let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum
+        // power_flow: social_optimum's prosumers (same draws), without flex and grid.
+        let noMarket = spec.mechanism == .powerFlow
+        let voltageScale = spec.mechanism == .twoLayerVoltage || spec.mechanism == .socialOptimum || noMarket
         var network: Network?
         if let feeder = spec.feeder {
             network = try feederNode(feeder).withRoot { try NetworkDecoder(periods: 1).decode($0) }
         }
         // Where the communities sit and how many prosumers each gets.
-        let communityCount = spec.mechanism == .socialOptimum ? 0 : (spec.communities ?? defaultCommunities(spec, network))
+        let communityCount = spec.mechanism == .socialOptimum || noMarket ? 0 : (spec.communities ?? defaultCommunities(spec, network))
         guard communityCount <= spec.prosumers else {
             throw InputError.invalid("communities", "\(communityCount) communities need at least as many prosumers (\(spec.prosumers) given)")
         }
@@ -204,8 +209,8 @@ enum CaseGenerator {
             // and 0.945 pu at base load: 0.95 would make them infeasible without any prosumer).
             out.raw(spec.mechanism == .twoLayerVoltage ? #"{"builtin":"\#(feeder.rawValue)","vMinPu":0.95,"vMaxPu":1.05}"# : #"{"builtin":"\#(feeder.rawValue)"}"#)
         }
-        out.key("grid")
-        out.raw(voltageScale ? #"{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":\#(substationPrice)}"# : #"{"buyPrice":1.0,"sellPrice":0.3}"#)
+        if !noMarket { out.key("grid") }
+        if !noMarket { out.raw(voltageScale ? #"{"buyPrice":1.0,"sellPrice":0.35,"substationPrice":\#(substationPrice)}"# : #"{"buyPrice":1.0,"sellPrice":0.3}"#) }
         let sensitivity = spec.sensitivity ?? (voltageScale ? 0.005 : 0.02)
         var richness: [Double] = []
         if communityCount > 0 || spec.mechanism == .energySharing {
@@ -252,7 +257,7 @@ enum CaseGenerator {
                     field(&out, "pvKW", rounded(random.uniform(0, 0.4) * scale, digits: 6))
                     let hasFlex = random.uniform(0, 1) < 0.7
                     let maxKW = random.uniform(0.1, 0.4), costA = random.uniform(0.5, 2), costB = random.uniform(0.2, 0.5)
-                    if hasFlex { flex(&out, maxKW: maxKW * scale, costA: costA / scale, costB: costB, digits: 6) }
+                    if hasFlex && !noMarket { flex(&out, maxKW: maxKW * scale, costA: costA / scale, costB: costB, digits: 6) }
                 } else {
                     let r = richness.isEmpty ? 1 : richness[min(group, richness.count - 1)]
                     let costA = random.uniform(0.05, 0.15), costB = random.uniform(0.1, 0.4)

@@ -8,7 +8,7 @@ struct Generate: ParsableCommand {
         abstract: "Generate a seeded problem document (byte-identical for the same options).",
         discussion: "The options are the keys of esm_generate_case's specification (README \"Case generator\"); the library checks them and names the key it refuses.")
 
-    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_reconfiguration, p2p_online.")
+    @Option(help: "Mechanism: energy_sharing, two_layer, two_layer_voltage, social_optimum, p2p_gne, p2p_reconfiguration, p2p_online, power_flow (social_optimum's prosumers without their market).")
     var mechanism: String = "energy_sharing"
 
     @Option(help: "Built-in feeder: ieee33bw, ieee37, ieee123 (default ieee123; ieee37 for p2p_gne; ieee33bw for p2p_reconfiguration and p2p_online; none for energy_sharing).")

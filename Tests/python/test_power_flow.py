@@ -439,3 +439,17 @@ def test_linear_angle_refuses_shunt_conductance(esm):
     assert e.path == "network.buses[3].pShuntKW" and "linear_angle" in e.message
     doc["network"]["model"] = "lindistflow"   # the branch-flow models carry it
     assert esm.clear(doc).status in ("solved", "solved_inaccurate")
+
+
+def test_generated_case_is_social_optimums_without_the_market(esm):
+    """generate_case("power_flow") gives social_optimum's prosumers of the same seed (no flex, no
+    grid); it clears, and agrees with the reference."""
+    pf = esm.generate_case("power_flow", prosumers=200, seed=4, feeder="ieee33bw")
+    so = esm.generate_case("social_optimum", prosumers=200, seed=4, feeder="ieee33bw")
+    assert "grid" not in pf and "communities" not in pf
+    assert all(set(p) <= {"id", "bus", "loadKW", "qLoadKVAr", "pvKW"} for p in pf["prosumers"])
+    assert [(p["id"], p["bus"], p["loadKW"], p.get("pvKW")) for p in pf["prosumers"]] == \
+        [(p["id"], p["bus"], p["loadKW"], p.get("pvKW")) for p in so["prosumers"]]
+    r = esm.clear(pf)
+    check_against_reference(pf, r.document)
+    assert_valid_result(r.document)

@@ -301,6 +301,7 @@ GENERATED = [
     dict(mechanism="p2p_reconfiguration", prosumers=3, seed=1, periods=2),
     dict(mechanism="p2p_online", prosumers=5, seed=1, periods=4),
     dict(mechanism="p2p_online", prosumers=8, seed=2, periods=3, feeder="ieee37"),
+    dict(mechanism="power_flow", prosumers=50, seed=1, feeder="ieee37"),
 ]
 OPTIONS = {
     "energy_sharing": [{"algorithm": "centralized"}, {"priceTaking": True}],
@@ -308,6 +309,7 @@ OPTIONS = {
     "social_optimum": [{"verifyPowerFlow": False}],
     "p2p_gne": [{"equilibrium": "wardrop"}],
     "p2p_online": [{"algorithm": "admm"}],
+    "power_flow": [{"output": "columns", "threads": 2}],
 }
 
 

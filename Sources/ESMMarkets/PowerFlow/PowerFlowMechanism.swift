@@ -104,8 +104,11 @@ enum PowerFlowMechanism {
         if let failed {
             let bus = network.buses[failed.flow.vMinBus].id
             result.status = .infeasible
-            result.message = "no AC power flow in period \(failed.period): \(failed.flow.message); lowest voltage "
-                + "\(failed.flow.vMinPu) pu at bus \"\(bus)\" in the last finite sweep"
+            // Beyond the loadability limit the sweep does not settle (it oscillates or collapses);
+            // a solvable feeder converges in tens of sweeps, so the limit is rarely the cause.
+            let hint = failed.flow.iterations >= settings.maxIterations ? " (past the feeder's loadability, or too few options.maxIterations)" : ""
+            result.message = "no AC power flow in period \(failed.period): \(failed.flow.message)\(hint); lowest voltage "
+                + "\(failed.flow.vMinPu) pu at bus \"\(bus)\" in the last sweep"
             result.diagnosis = [("constraint", "powerFlow"), ("bus", bus), ("period", "\(failed.period)")]
         } else if timedOut {
             result.status = .timeLimit
