@@ -10,6 +10,7 @@ See README.md next to this package for the library lookup and the Result accesso
 from ._api import Session, clear, generate_case, generate_case_json, prosumer_columns, schema, version
 from ._native import LibraryNotFoundError, find_library, library_path
 from .errors import EsmarketError
+from .opendss import OpenDSSImportError, from_opendss  # OpenDSSDirect.py is imported only when called
 from .result import Result
 from . import plot  # matplotlib is imported only when a plot is drawn
 
@@ -18,11 +19,13 @@ __version__ = "0.1.0"
 __all__ = [
     "EsmarketError",
     "LibraryNotFoundError",
+    "OpenDSSImportError",
     "Result",
     "Session",
     "clear",
     "prosumer_columns",
     "find_library",
+    "from_opendss",
     "generate_case",
     "generate_case_json",
     "library_path",
